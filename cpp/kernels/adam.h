@@ -1,0 +1,61 @@
+// Adam (Kingma & Ba 2015) as torch.optim computes it, with AMSGrad, maximize, and either L2
+// (coupled) or decoupled (AdamW) weight decay.
+//   g <- -g if maximize;  g <- g + wd * p (coupled)  |  p <- p * (1 - lr * wd) (decoupled)
+//   m <- m + (1 - b1) * (g - m);  v <- b2 * v + (1 - b2) * g^2
+//   s <- max(vmax, v) -> vmax if amsgrad else v
+//   p <- p - lr / (1 - b1^t) * m / (sqrt(s) / sqrt(1 - b2^t) + eps)
+#pragma once
+#include <cmath>
+
+#include "kernels/rule.h"
+
+namespace fastoptim {
+
+struct Adam {
+  static constexpr const char* kName = "Adam";
+  static constexpr int kSlots = 3;
+  static constexpr const char* kSlotNames[kSlots] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+
+  struct Hyper {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool amsgrad, maximize, decoupled_weight_decay;
+  };
+  struct Args {
+    float grad_sign, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2,
+        bias_correction2_sqrt, eps, neg_step_size;
+    int32_t coupled_decay, decoupled_decay, amsgrad;
+  };
+
+  template <class G>
+  static Hyper read(G& g) {
+    Hyper h;
+    h.lr = g.real("lr", Bound::kNonNegative);
+    g.betas("betas", &h.beta1, &h.beta2);
+    h.eps = g.real("eps", Bound::kNonNegative);
+    h.weight_decay = g.real("weight_decay", Bound::kNonNegative);
+    h.amsgrad = g.flag("amsgrad");
+    h.maximize = g.flag("maximize");
+    h.decoupled_weight_decay = g.flag("decoupled_weight_decay");
+    return h;
+  }
+  static bool needs_slot(const Hyper& h, int slot) { return slot < 2 || h.amsgrad; }
+  static Args args(const Hyper& h, int64_t step) {
+    const double t = static_cast<double>(step);
+    Args a{};
+    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.weight_decay = static_cast<float>(h.weight_decay);
+    a.param_scale = static_cast<float>(1.0 - h.lr * h.weight_decay);
+    a.coupled_decay = !h.decoupled_weight_decay && h.weight_decay != 0;
+    a.decoupled_decay = h.decoupled_weight_decay && h.weight_decay != 0;
+    a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
+    a.beta2 = static_cast<float>(h.beta2);
+    a.one_minus_beta2 = static_cast<float>(1.0 - h.beta2);
+    a.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(h.beta2, t)));
+    a.eps = static_cast<float>(h.eps);
+    a.neg_step_size = static_cast<float>(-h.lr / (1.0 - std::pow(h.beta1, t)));
+    a.amsgrad = h.amsgrad;
+    return a;
+  }
+};
+
+}  // namespace fastoptim

@@ -1,0 +1,41 @@
+// What every update rule shares: the pointers a kernel works on, and the validated reading of a
+// param group's hyperparameters.
+//
+// A rule is a struct (see sgd.h, adam.h) with
+//   kName, kSlots, kSlotNames     its torch name and the per-parameter state arrays it may keep
+//   Hyper                         the group's hyperparameters, in double precision
+//   Args                          what the kernel needs for one tensor at one step: float32 scalars
+//                                 derived from Hyper and the step count (4-byte fields only, so
+//                                 two Args compare equal with memcmp)
+//   read(GroupReader&)            parses and validates Hyper; throws naming the bad argument
+//   needs_slot(Hyper, slot)       whether the kernel reads/writes state slot `slot`
+//   args(Hyper, step)             Args for step count `step` (1 on the first step)
+// and a kernel template <class V> void <rule>(const Args&, Ptrs, int64_t n) in <rule>-inl.h.
+#pragma once
+#include <cstdint>
+
+namespace fastoptim {
+
+constexpr int kMaxSlots = 3;
+
+// One tensor's (or one chunk's) memory: parameter, gradient and up to three state arrays, all
+// with the same number of float32 elements. Unused slots are null.
+struct Ptrs {
+  float* p;
+  const float* g;
+  float* s[kMaxSlots];
+
+  Ptrs offset(int64_t i) const {
+    Ptrs r = *this;
+    r.p += i;
+    r.g += i;
+    for (float*& s : r.s)
+      if (s) s += i;
+    return r;
+  }
+};
+
+// Bounds a real hyperparameter must satisfy (all must also be finite, never NaN).
+enum class Bound { kAny, kNonNegative, kUnit /* [0, 1) */, kClosedUnit /* [0, 1] */ };
+
+}  // namespace fastoptim

@@ -1,0 +1,19 @@
+// Bandwidth-ceiling kernel (see traffic.h). Included per target.
+#include "kernels/traffic.h"
+
+namespace fastoptim {
+namespace FO_TARGET {
+
+template <class V>
+void traffic(const Traffic::Args& a, Ptrs q, int64_t n) {
+  const V zero = V::set1(a.zero);
+  for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
+    const V g = V::load(q.g + i, lanes) * zero;
+    (V::load(q.p + i, lanes) + g).store(q.p + i, lanes);
+    for (float* s : q.s)
+      if (s) (V::load(s + i, lanes) + g).store(s + i, lanes);
+  });
+}
+
+}  // namespace FO_TARGET
+}  // namespace fastoptim

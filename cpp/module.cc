@@ -1,0 +1,429 @@
+// pybind11 bindings: argument checks, GIL release, and the generic stepping of a rule.
+//
+// Python builds one Plan per optimizer (see python/fastoptim/optimizer.py): it holds the
+// parameters, the state arrays and the step counters, and reads the hyperparameters from the
+// live param_groups dicts at every step, so `opt.param_groups[0]["lr"] = x` takes effect at the
+// next step. A step validates everything first (grads, hyperparameters, state), then advances the
+// step counters and runs one parallel region over all tensors with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dispatch.h"
+#include "parallel.h"
+
+namespace py = pybind11;
+
+namespace fastoptim {
+namespace {
+
+// Raised by Plan.step when a param group's options now need a state slot the plan was built
+// without (e.g. amsgrad switched on mid-run); Python rebuilds the plan and steps again.
+struct StalePlan : std::runtime_error {
+  StalePlan() : std::runtime_error("optimizer state layout changed; rebuild the plan") {}
+};
+
+std::string type_name(py::handle o) { return py::str(py::type::handle_of(o).attr("__name__")); }
+
+// Reads one param group (a dict) with validation; every error names the argument and the group.
+class GroupReader {
+ public:
+  GroupReader(py::handle dict, int index) : dict_(dict), index_(index) {
+    if (!PyDict_Check(dict.ptr()))
+      throw py::type_error("param group " + std::to_string(index) + " must be a dict, got " +
+                           type_name(dict));
+  }
+
+  double real(const char* key, Bound bound) { return check(key, key, to_double(key, get(key)), bound); }
+
+  bool flag(const char* key) {
+    py::handle o = get(key);
+    if (PyBool_Check(o.ptr()) || PyLong_Check(o.ptr()) || is_numpy_bool(o))
+      return PyObject_IsTrue(o.ptr()) == 1;
+    throw py::type_error(std::string(key) + " in param group " + std::to_string(index_) +
+                         " must be a bool, got " + type_name(o));
+  }
+
+  // A pair (b1, b2), each in [0, 1).
+  void betas(const char* key, double* b1, double* b2) {
+    py::handle o = get(key);
+    if (!PySequence_Check(o.ptr()) || PyUnicode_Check(o.ptr()) || PySequence_Size(o.ptr()) != 2) {
+      PyErr_Clear();
+      throw py::type_error(std::string(key) + " in param group " + std::to_string(index_) +
+                           " must be a pair of floats, got " + std::string(py::repr(o)));
+    }
+    const std::string k = key;
+    py::object first = py::reinterpret_steal<py::object>(PySequence_GetItem(o.ptr(), 0));
+    py::object second = py::reinterpret_steal<py::object>(PySequence_GetItem(o.ptr(), 1));
+    *b1 = check(key, (k + "[0]").c_str(), to_double(key, first), Bound::kUnit);
+    *b2 = check(key, (k + "[1]").c_str(), to_double(key, second), Bound::kUnit);
+  }
+
+  [[noreturn]] void fail(const char* key, const std::string& why) {
+    throw py::value_error("Invalid " + std::string(key) + " in param group " +
+                          std::to_string(index_) + ": " + why);
+  }
+
+ private:
+  py::handle get(const char* key) {
+    PyObject* o = PyDict_GetItemString(dict_.ptr(), key);  // borrowed
+    if (!o)
+      throw py::key_error("param group " + std::to_string(index_) + " has no '" + key + "'");
+    return o;
+  }
+
+  static bool is_numpy_bool(py::handle o) {
+    static py::object np_bool = py::module_::import("numpy").attr("bool_");
+    return PyObject_IsInstance(o.ptr(), np_bool.ptr()) == 1;
+  }
+
+  double to_double(const char* key, py::handle o) {
+    if (PyFloat_Check(o.ptr())) return PyFloat_AS_DOUBLE(o.ptr());
+    if (!PyUnicode_Check(o.ptr()) && !PyBytes_Check(o.ptr()) && !PyBool_Check(o.ptr())) {
+      const double d = PyFloat_AsDouble(o.ptr());
+      if (!(d == -1.0 && PyErr_Occurred())) return d;
+      PyErr_Clear();
+    }
+    throw py::type_error(std::string(key) + " in param group " + std::to_string(index_) +
+                         " must be a real number, got " + type_name(o));
+  }
+
+  double check(const char* key, const char* shown, double v, Bound bound) {
+    const char* rule = nullptr;
+    if (!std::isfinite(v))
+      rule = "must be finite";
+    else if (bound == Bound::kNonNegative && v < 0)
+      rule = "must be >= 0";
+    else if (bound == Bound::kUnit && !(v >= 0 && v < 1))
+      rule = "must be in [0, 1)";
+    else if (bound == Bound::kClosedUnit && !(v >= 0 && v <= 1))
+      rule = "must be in [0, 1]";
+    if (rule) fail(key, std::string(shown) + "=" + std::string(py::repr(py::float_(v))) + " (" + rule + ")");
+    return v;
+  }
+
+  py::handle dict_;
+  int index_;
+};
+
+bool is_float32(const py::array& a) { return a.dtype().equal(py::dtype::of<float>()); }
+
+// A float32 array checked to be writable in place by a kernel: native byte order, C-contiguous,
+// aligned, writeable. `what` names it in errors ("params[3]").
+py::array checked_inplace_array(py::handle o, const std::string& what) {
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(what + " must be a numpy.ndarray of float32, got " + type_name(o));
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (!is_float32(a))
+    throw py::type_error(what + " must have dtype float32 (native byte order), got " +
+                         std::string(py::str(a.dtype())));
+  const int flags = py::detail::array_proxy(a.ptr())->flags;
+  if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_))
+    throw py::value_error(what + " must be C-contiguous (it is updated in place)");
+  if (!(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error(what + " must be aligned to 4 bytes");
+  if (!a.writeable()) throw py::value_error(what + " is read-only");
+  return a;
+}
+
+bool same_shape(const py::array& a, const py::array& b) {
+  return a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape());
+}
+
+std::string shape_str(const py::array& a) { return py::str(py::tuple(a.attr("shape"))); }
+
+// One contiguous run of elements that share kernel Args: a tensor, or several tensors adjacent
+// in every buffer (the flat store) merged into one.
+struct Span {
+  Ptrs ptrs;
+  int64_t start, n;  // global index of the first element; number of elements
+  int32_t args;      // index into the step's Args table
+};
+
+template <class Rule>
+class Plan {
+ public:
+  using Hyper = typename Rule::Hyper;
+  using Args = typename Rule::Args;
+
+  Plan(py::list groups, py::list params, std::vector<int> group_of, py::list states,
+       py::array_t<int64_t> steps, py::object flat_grads)
+      : groups_(groups), steps_obj_(steps) {
+    const size_t n = params.size();
+    if (group_of.size() != n || states.size() != Rule::kSlots || steps.ndim() != 1 ||
+        static_cast<size_t>(steps.shape(0)) != n || !steps.writeable())
+      throw py::value_error("inconsistent optimizer plan");
+    steps_ = steps.mutable_data();
+    tensors_.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      Tensor& t = tensors_[i];
+      t.param = checked_inplace_array(params[i], "params[" + std::to_string(i) + "]");
+      t.p = static_cast<float*>(t.param.mutable_data());
+      t.n = t.param.size();
+      t.group = group_of[i];
+      if (t.group < 0 || static_cast<size_t>(t.group) >= groups.size())
+        throw py::value_error("inconsistent optimizer plan");
+    }
+    check_no_overlap();
+    for (int k = 0; k < Rule::kSlots; ++k) {
+      if (states[k].is_none()) continue;
+      py::list arrays = states[k];
+      if (arrays.size() != n) throw py::value_error("inconsistent optimizer plan");
+      for (size_t i = 0; i < n; ++i) {
+        py::array a = checked_inplace_array(arrays[i], std::string(Rule::kSlotNames[k]) + "[" +
+                                                           std::to_string(i) + "]");
+        if (!same_shape(a, tensors_[i].param)) throw py::value_error("inconsistent optimizer plan");
+        tensors_[i].s[k] = static_cast<float*>(a.mutable_data());
+        tensors_[i].has_slot[k] = true;
+        keep_.push_back(a);
+      }
+    }
+    if (!flat_grads.is_none()) {
+      py::list fg = flat_grads;
+      if (fg.size() != n) throw py::value_error("inconsistent optimizer plan");
+      for (size_t i = 0; i < n; ++i) {
+        py::array g = checked_inplace_array(fg[i], "grads[" + std::to_string(i) + "]");
+        if (!same_shape(g, tensors_[i].param)) throw py::value_error("inconsistent optimizer plan");
+        flat_grads_.push_back(static_cast<const float*>(g.data()));
+        keep_.push_back(g);
+      }
+    }
+  }
+
+  // Parses and validates one param group's hyperparameters (used at construction too).
+  static void validate(py::handle group, int index) {
+    GroupReader r(group, index);
+    Rule::read(r);
+  }
+
+  void step(py::object grads) {
+    bool expected = false;
+    if (!busy_.compare_exchange_strong(expected, true))
+      throw std::runtime_error(std::string(Rule::kName) +
+                               ".step() is already running in another thread");
+    struct Release {
+      std::atomic<bool>& b;
+      ~Release() { b.store(false); }
+    } release{busy_};
+
+    // 1. Gradients: one per parameter (None skips it, as a missing .grad in torch).
+    std::vector<py::object> copies;  // contiguous copies of strided gradients, alive until done
+    grad_ptrs_.assign(tensors_.size(), nullptr);
+    if (grads.is_none()) {
+      if (flat_grads_.empty() && !tensors_.empty())
+        throw py::type_error(std::string(Rule::kName) +
+                             ".step() needs grads (one array per parameter) unless the parameters "
+                             "live in a fastoptim.FlatParams store");
+      std::copy(flat_grads_.begin(), flat_grads_.end(), grad_ptrs_.begin());
+    } else {
+      read_grads(grads, copies);
+    }
+
+    // 2. Hyperparameters of every group, read now so that changes since the last step count.
+    const size_t ngroups = groups_.size();
+    hyper_.clear();
+    for (size_t j = 0; j < ngroups; ++j) {
+      GroupReader r(groups_[j], static_cast<int>(j));
+      hyper_.push_back(Rule::read(r));
+    }
+
+    // 3. Kernel arguments per tensor (scalars in double, rounded to float32), merged spans.
+    spans_.clear();
+    args_.clear();
+    int64_t total = 0;
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+      const Tensor& t = tensors_[i];
+      if (!grad_ptrs_[i]) continue;
+      const Hyper& h = hyper_[t.group];
+      for (int k = 0; k < Rule::kSlots; ++k)
+        if (Rule::needs_slot(h, k) && !t.has_slot[k]) throw StalePlan{};
+      const Args a = Rule::args(h, steps_[i] + 1);
+      if (args_.empty() || std::memcmp(&args_.back(), &a, sizeof(Args)) != 0) args_.push_back(a);
+      if (t.n == 0) continue;
+      Ptrs q{t.p, grad_ptrs_[i], {t.s[0], t.s[1], t.s[2]}};
+      const int32_t ai = static_cast<int32_t>(args_.size() - 1);
+      if (!spans_.empty() && spans_.back().args == ai && adjacent(spans_.back(), q)) {
+        spans_.back().n += t.n;
+      } else {
+        spans_.push_back(Span{q, total, t.n, ai});
+      }
+      total += t.n;
+    }
+
+    // 4. Nothing can fail from here on: commit the step counts and run.
+    for (size_t i = 0; i < tensors_.size(); ++i)
+      if (grad_ptrs_[i]) ++steps_[i];
+    const KernelFn<Rule> kernel = active_kernels().template get<Rule>();
+    py::gil_scoped_release nogil;
+    run(kernel, total);
+  }
+
+  size_t size() const { return tensors_.size(); }
+
+ private:
+  struct Tensor {
+    py::array param;
+    float* p = nullptr;
+    float* s[kMaxSlots] = {nullptr, nullptr, nullptr};
+    bool has_slot[kMaxSlots] = {false, false, false};
+    int64_t n = 0;
+    int group = 0;
+  };
+
+  void read_grads(py::handle grads, std::vector<py::object>& copies) {
+    if (!PyList_Check(grads.ptr()) && !PyTuple_Check(grads.ptr()))
+      throw py::type_error(std::string(Rule::kName) +
+                           ".step(grads): grads must be a list or tuple of arrays, got " +
+                           type_name(grads));
+    py::sequence seq = py::reinterpret_borrow<py::sequence>(grads);
+    if (static_cast<size_t>(seq.size()) != tensors_.size())
+      throw py::value_error(std::string(Rule::kName) + ".step(grads): got " +
+                            std::to_string(seq.size()) + " grads for " +
+                            std::to_string(tensors_.size()) + " parameters");
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+      py::handle o = seq[i];
+      if (o.is_none()) continue;
+      const std::string what = "grads[" + std::to_string(i) + "]";
+      if (!py::isinstance<py::array>(o))
+        throw py::type_error(what + " must be a numpy.ndarray of float32, got " + type_name(o));
+      py::array g = py::reinterpret_borrow<py::array>(o);
+      if (!is_float32(g))
+        throw py::type_error(what + " must have dtype float32 (native byte order), got " +
+                             std::string(py::str(g.dtype())));
+      if (!same_shape(g, tensors_[i].param))
+        throw py::value_error(what + " has shape " + shape_str(g) + " but params[" +
+                              std::to_string(i) + "] has shape " + shape_str(tensors_[i].param));
+      const int flags = py::detail::array_proxy(g.ptr())->flags;
+      if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) ||
+          !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+        // Strided or misaligned: read it through a contiguous copy.
+        g = py::array_t<float, py::array::c_style>::ensure(g);
+        if (!g) throw py::error_already_set();
+        copies.push_back(g);
+      }
+      grad_ptrs_[i] = static_cast<const float*>(g.data());
+    }
+  }
+
+  // Whether q continues span s exactly in every buffer, so both run as one range.
+  static bool adjacent(const Span& s, const Ptrs& q) {
+    if (q.p != s.ptrs.p + s.n || q.g != s.ptrs.g + s.n) return false;
+    for (int k = 0; k < kMaxSlots; ++k)
+      if (s.ptrs.s[k] ? q.s[k] != s.ptrs.s[k] + s.n : q.s[k] != nullptr) return false;
+    return true;
+  }
+
+  void check_no_overlap() const {
+    std::vector<std::pair<const float*, size_t>> ranges;
+    for (size_t i = 0; i < tensors_.size(); ++i)
+      if (tensors_[i].n > 0) ranges.emplace_back(tensors_[i].p, i);
+    std::sort(ranges.begin(), ranges.end());
+    for (size_t j = 1; j < ranges.size(); ++j) {
+      const Tensor& prev = tensors_[ranges[j - 1].second];
+      if (ranges[j].first < prev.p + prev.n) {
+        const size_t a = std::min(ranges[j - 1].second, ranges[j].second);
+        const size_t b = std::max(ranges[j - 1].second, ranges[j].second);
+        throw py::value_error("params[" + std::to_string(a) + "] and params[" + std::to_string(b) +
+                              "] overlap in memory (a parameter listed twice?)");
+      }
+    }
+  }
+
+  // Runs the kernel over [0, total) of the concatenated spans, split across threads.
+  void run(KernelFn<Rule> kernel, int64_t total) const {
+    const Span* spans = spans_.data();
+    const size_t count = spans_.size();
+    const Args* args = args_.data();
+    parallel_ranges(total, [=](int64_t begin, int64_t end) {
+      // First span that ends after `begin`.
+      size_t k = std::upper_bound(spans, spans + count, begin,
+                                  [](int64_t b, const Span& s) { return b < s.start + s.n; }) -
+                 spans;
+      for (; k < count && spans[k].start < end; ++k) {
+        const Span& s = spans[k];
+        const int64_t lo = std::max(begin, s.start) - s.start;
+        const int64_t hi = std::min(end, s.start + s.n) - s.start;
+        kernel(args[s.args], s.ptrs.offset(lo), hi - lo);
+      }
+    });
+  }
+
+  py::list groups_;
+  py::array_t<int64_t> steps_obj_;
+  int64_t* steps_ = nullptr;
+  std::vector<Tensor> tensors_;
+  std::vector<py::object> keep_;  // state arrays and flat grads, kept alive with the plan
+  std::vector<const float*> flat_grads_;
+  // Per-step scratch, reused to avoid allocation on the hot path.
+  std::vector<const float*> grad_ptrs_;
+  std::vector<Hyper> hyper_;
+  std::vector<Args> args_;
+  std::vector<Span> spans_;
+  std::atomic<bool> busy_{false};
+};
+
+template <class Rule>
+void bind_plan(py::module_& m, const char* name) {
+  using P = Plan<Rule>;
+  std::vector<std::string> slots(Rule::kSlotNames, Rule::kSlotNames + Rule::kSlots);
+  py::class_<P>(m, name)
+      .def(py::init<py::list, py::list, std::vector<int>, py::list, py::array_t<int64_t>,
+                    py::object>(),
+           py::arg("groups"), py::arg("params"), py::arg("group_of"), py::arg("states"),
+           py::arg("steps"), py::arg("flat_grads") = py::none())
+      .def("step", &P::step, py::arg("grads") = py::none())
+      .def("__len__", &P::size)
+      .def_static("validate", &P::validate, py::arg("group"), py::arg("index") = 0)
+      .def_static(
+          "needed_slots",
+          [](py::handle group) {
+            GroupReader r(group, 0);
+            const typename Rule::Hyper h = Rule::read(r);
+            std::vector<std::string> names;
+            for (int k = 0; k < Rule::kSlots; ++k)
+              if (Rule::needs_slot(h, k)) names.emplace_back(Rule::kSlotNames[k]);
+            return names;
+          },
+          py::arg("group"), "Names of the state arrays the rule keeps for this group's options.")
+      .def_property_readonly_static("slots", [slots](py::handle) { return slots; });
+}
+
+}  // namespace
+}  // namespace fastoptim
+
+PYBIND11_MODULE(_core, m) {
+  using namespace fastoptim;
+  m.doc() = "fastoptim native core: SIMD + OpenMP update kernels (private; use fastoptim).";
+  init_target_from_env();
+
+  py::register_exception<StalePlan>(m, "StalePlan", PyExc_RuntimeError);
+
+  m.def("cpu_target", [] { return std::string(active_kernels().name); },
+        "The SIMD target the kernels run on: 'avx512', 'avx2' or 'scalar'.");
+  m.def("available_targets", &available_targets,
+        "Targets this build has and this CPU runs, best first.");
+  m.def("set_target", &set_target, py::arg("name"),
+        "Forces a target (testing hook; FASTOPTIM_DISABLE is the user-facing switch).");
+  m.def("get_num_threads", &num_threads);
+  m.def("set_num_threads", [](int n) {
+    if (n < 1) throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));
+    set_num_threads(n);
+  }, py::arg("n"));
+#ifdef _OPENMP
+  m.attr("openmp") = true;
+#else
+  m.attr("openmp") = false;
+#endif
+
+  bind_plan<Sgd>(m, "SGD");
+  bind_plan<Adam>(m, "Adam");
+  bind_plan<Traffic>(m, "Traffic");
+}

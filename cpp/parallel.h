@@ -1,0 +1,45 @@
+// The only place that starts threads. Work is a global index range [0, total) split into one
+// contiguous piece per thread, with boundaries on multiples of kAlign elements (one 64-byte cache
+// line of floats, and a whole number of vectors on every target) so that threads never share a
+// line and every element sees the same arithmetic whatever the thread count.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace fastoptim {
+
+constexpr int64_t kAlign = 16;
+// Below this many elements per thread, starting threads costs more than it saves.
+constexpr int64_t kMinPerThread = int64_t{1} << 15;
+
+int num_threads();
+void set_num_threads(int n);
+
+// Calls f(begin, end) over pieces covering [0, total), on up to num_threads() threads.
+template <class F>
+void parallel_ranges(int64_t total, F&& f) {
+  const int64_t want = std::min<int64_t>(num_threads(), total / kMinPerThread);
+  if (want <= 1) {
+    if (total > 0) f(int64_t{0}, total);
+    return;
+  }
+  const int threads = static_cast<int>(want);
+  const int64_t lines = (total + kAlign - 1) / kAlign;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+  for (int t = 0, nt = threads; t < nt; ++t) {
+#endif
+    const int64_t begin = std::min(total, lines * t / nt * kAlign);
+    const int64_t end = std::min(total, lines * (t + 1) / nt * kAlign);
+    if (begin < end) f(begin, end);
+  }
+}
+
+}  // namespace fastoptim

@@ -1,0 +1,330 @@
+"""The optimizer base class: param groups, state and its (de)serialization.
+
+A rule's class only names its native plan and its defaults; everything else lives here. The
+numbers never go through Python: the native plan (``fastoptim._core.<Rule>``) keeps pointers to
+the parameters, to the state arrays allocated here, and to the step counters, and reads the
+hyperparameters straight from the ``param_groups`` dicts at every step.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from collections.abc import Mapping
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import _core
+from .flat import FlatParams, aligned_zeros, owning_store, split_views
+
+__all__ = ["Optimizer"]
+
+
+def _param_list(params, where: str) -> list:
+    """The parameters of a group, as a list (a FlatParams or one array counts as its arrays)."""
+    if isinstance(params, FlatParams):
+        return list(params.params)
+    if isinstance(params, np.ndarray):
+        return [params]
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(
+            f"{where} must be an ordered collection of arrays (a list), not a set: the order of "
+            "parameters must be the same from run to run"
+        )
+    if isinstance(params, (str, bytes, Mapping)) or not isinstance(params, Iterable):
+        raise TypeError(f"{where} must be a list of numpy arrays, got {type(params).__name__}")
+    return list(params)
+
+
+class Optimizer:
+    """Base class of every fastoptim optimizer (torch.optim's surface, NumPy arrays for tensors).
+
+    ``params`` is a list of float32 arrays (updated in place), a :class:`FlatParams` store, or a
+    list of param-group dicts (``{"params": [...], "lr": 0.1}``); keys a group leaves out take
+    the optimizer's defaults. ``step(grads)`` takes one gradient per parameter, in group order
+    (``None`` skips that parameter); on a FlatParams store, ``step()`` reads the store's grads.
+    """
+
+    #: The native plan class of the rule (``_core.SGD``, ``_core.Adam``, ...).
+    _native: Any = None
+    #: Whether a state entry without "step" is valid (torch's SGD keeps no step).
+    _step_optional = False
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.param_groups: list = []
+        self._params: list = []
+        self._steps = np.zeros(0, dtype=np.int64)
+        self._states: dict = {}  # slot name -> list of views, aligned with self._params
+        self._plan = None
+        if isinstance(params, FlatParams):
+            groups = [{"params": params}]
+        else:
+            groups = _param_list(params, "params")
+        if len(groups) == 0:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], Mapping):
+            groups = [{"params": groups}]
+        for g in groups:
+            self.add_param_group(g)
+
+    # ---- param groups -------------------------------------------------------------------
+    def add_param_group(self, param_group: dict) -> None:
+        """Adds a group of parameters with its own hyperparameters (defaults fill the rest)."""
+        if not isinstance(param_group, Mapping):
+            raise TypeError(f"param group must be a dict, got {type(param_group).__name__}")
+        index = len(self.param_groups)
+        group = dict(param_group)
+        if "params" not in group:
+            raise ValueError(f"param group {index} has no 'params'")
+        group["params"] = _param_list(group["params"], f"param group {index} 'params'")
+        for key in group:
+            if key != "params" and key not in self.defaults:
+                raise ValueError(f"param group {index}: unknown option {key!r} for "
+                                 f"{type(self).__name__} (known: {sorted(self.defaults)})")
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._native.validate(group, index)
+        seen = {id(p) for p in self._params}
+        for j, p in enumerate(group["params"]):
+            if id(p) in seen:
+                raise ValueError(f"param group {index}: params[{j}] appears more than once "
+                                 "(some parameters appear in more than one parameter group)")
+            seen.add(id(p))
+        self._rebuild(self.param_groups + [group])  # validates the arrays; commits on success
+
+    # ---- the native plan ----------------------------------------------------------------
+    def _rebuild(self, groups: list, states: dict | None = None, steps=None) -> None:
+        """(Re)creates the native plan for `groups`, carrying over the state of known params.
+
+        State arrays get one flat, 64-byte-aligned buffer per slot, in parameter order, so the
+        state of parameters that are adjacent in memory (a FlatParams) is adjacent too.
+        """
+        params = [p for g in groups for p in g["params"]]
+        group_of = [j for j, g in enumerate(groups) for _ in g["params"]]
+        needed = set()
+        for g in groups:
+            needed.update(self._native.needed_slots(g))
+        old = {id(p): i for i, p in enumerate(self._params)}
+        states = self._states if states is None else states
+        steps = self._steps if steps is None else steps
+        shapes = [getattr(p, "shape", ()) for p in params]
+        total = sum(int(getattr(p, "size", 0)) for p in params)
+        new_states, slot_lists = {}, []
+        for name in self._native.slots:
+            if name not in needed:
+                slot_lists.append(None)
+                continue
+            views = split_views(aligned_zeros(total), shapes)
+            for p, v in zip(params, views):
+                i = old.get(id(p))
+                if i is not None and name in states:
+                    v[...] = states[name][i]
+            new_states[name] = views
+            slot_lists.append(views)
+        new_steps = np.array([steps[old[id(p)]] if id(p) in old else 0 for p in params],
+                             dtype=np.int64)
+        flat_grads = None
+        stores = [owning_store(p) for p in params]
+        if params and all(s is not None for s in stores):
+            flat_grads = [s.grad_for(p) for s, p in zip(stores, params)]
+            if any(g is None for g in flat_grads):
+                flat_grads = None
+        plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads)
+        self.param_groups[:] = groups
+        self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
+
+    # ---- stepping -----------------------------------------------------------------------
+    def step(self, grads=None) -> None:
+        """Updates every parameter in place from its gradient, in one native call.
+
+        ``grads``: one float32 array per parameter (same shape), in param-group order; ``None``
+        for a parameter skips it. Omit it when the parameters live in a FlatParams store.
+        """
+        try:
+            self._plan.step(grads)
+        except _core.StalePlan:  # an option now needs a state array the plan lacks
+            self._rebuild(self.param_groups)
+            self._plan.step(grads)
+
+    def zero_grad(self) -> None:
+        """Zeroes the gradients of the FlatParams stores the parameters live in."""
+        for store in {id(s): s for s in map(owning_store, self._params) if s}.values():
+            store.zero_grad()
+
+    # ---- state --------------------------------------------------------------------------
+    @property
+    def state(self) -> "_StateView":
+        """Per-parameter state, keyed by parameter index or by the array itself.
+
+        Each entry is ``{"step": int, <slot>: live float32 view, ...}``; parameters not yet
+        stepped have no entry (as torch creates state lazily).
+        """
+        return _StateView(self)
+
+    def _entry(self, i: int) -> dict:
+        group = self.param_groups[self._group_of(i)]
+        entry = {"step": int(self._steps[i])}
+        for name in self._native.needed_slots(group):
+            entry[name] = self._states[name][i]
+        return entry
+
+    def _group_of(self, i: int) -> int:
+        for j, g in enumerate(self.param_groups):
+            if i < len(g["params"]):
+                return j
+            i -= len(g["params"])
+        raise IndexError(i)
+
+    def state_dict(self) -> dict:
+        """The state as ``{"state": {index: {...}}, "param_groups": [...]}`` (arrays copied).
+
+        Parameters are referred to by their index in group order, as in torch.
+        """
+        state = {}
+        for i in range(len(self._params)):
+            if self._steps[i] > 0:
+                state[i] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                            for k, v in self._entry(i).items()}
+        groups, start = [], 0
+        for g in self.param_groups:
+            d = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
+            d["params"] = list(range(start, start + len(g["params"])))
+            start += len(g["params"])
+            groups.append(d)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Restores hyperparameters, step counts and every state array from ``state_dict``.
+
+        Everything is checked before anything changes: on error the optimizer is untouched.
+        Accepts this class's own state dicts, and torch.optim's (tensors are read as arrays).
+        """
+        if not isinstance(state_dict, Mapping) or "state" not in state_dict \
+                or "param_groups" not in state_dict:
+            raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
+        saved_groups = state_dict["param_groups"]
+        if not isinstance(saved_groups, (list, tuple)) or len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"state_dict has {len(saved_groups) if isinstance(saved_groups, (list, tuple)) else '?'} "
+                             f"param groups, the optimizer has {len(self.param_groups)}")
+        groups = []
+        for j, (mine, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if not isinstance(saved, Mapping) or len(saved.get("params", ())) != len(mine["params"]):
+                raise ValueError(f"state_dict param group {j} does not match the size of the "
+                                 f"optimizer's group ({len(mine['params'])} parameters)")
+            g = dict(mine)
+            for k, v in saved.items():
+                if k != "params" and k in self.defaults:
+                    g[k] = copy.deepcopy(v)
+            self._native.validate(g, j)
+            groups.append(g)
+
+        n = len(self._params)
+        saved_state = state_dict["state"]
+        if not isinstance(saved_state, Mapping):
+            raise ValueError("state_dict['state'] must be a dict")
+        steps = np.zeros(n, dtype=np.int64)
+        states = {name: [np.zeros(p.shape, np.float32) for p in self._params]
+                  for name in self._native.slots}
+        slots = set(self._native.slots)
+        for key, entry in saved_state.items():
+            i = _index(key, n)
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"state_dict['state'][{key!r}] must be a dict")
+            needed = self._native.needed_slots(groups[self._group_of(i)])
+            present = [k for k, v in entry.items() if k in slots and v is not None]
+            for k in entry:
+                if k != "step" and k not in slots:
+                    raise ValueError(f"state_dict['state'][{key!r}] has unknown key {k!r} for "
+                                     f"{type(self).__name__} (expected 'step' and {needed})")
+            if "step" in entry:
+                steps[i] = _step_count(entry["step"], key)
+            elif self._step_optional:
+                steps[i] = 1 if present else 0
+            else:
+                raise ValueError(f"state_dict['state'][{key!r}] has no 'step'")
+            for name in needed:
+                if steps[i] > 0 and name not in present:
+                    raise ValueError(f"state_dict['state'][{key!r}] lacks {name!r}")
+            for name in present:
+                states[name][i] = _state_array(entry[name], self._params[i], key, name)
+        self._rebuild(groups, states=states, steps=steps)
+        # _rebuild copied states of params it knew; the loaded values replace them all.
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for j, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {j}")
+            for k in sorted(g):
+                if k != "params":
+                    lines.append(f"    {k}: {g[k]}")
+        return "\n".join(lines + [")"])
+
+
+def _index(key, n: int) -> int:
+    try:
+        i = int(key)
+    except (TypeError, ValueError):
+        raise ValueError(f"state_dict['state'] key {key!r} is not a parameter index") from None
+    if not 0 <= i < n or (isinstance(key, float) and key != i):
+        raise ValueError(f"state_dict['state'] key {key!r} is out of range for {n} parameters")
+    return i
+
+
+def _step_count(value, key) -> int:
+    try:
+        f = float(np.asarray(value))
+    except (TypeError, ValueError):
+        raise TypeError(f"state_dict['state'][{key!r}]['step'] must be a number, "
+                        f"got {type(value).__name__}") from None
+    if not np.isfinite(f) or f < 0 or f != int(f):
+        raise ValueError(f"state_dict['state'][{key!r}]['step'] must be a non-negative integer, got {value!r}")
+    return int(f)
+
+
+def _state_array(value, param, key, name) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"state_dict['state'][{key!r}][{name!r}] must be a float array, "
+                        f"got dtype {arr.dtype}")
+    if arr.shape != param.shape:
+        raise ValueError(f"state_dict['state'][{key!r}][{name!r}] has shape {arr.shape}, "
+                         f"the parameter has shape {param.shape}")
+    return arr.astype(np.float32)
+
+
+class _StateView(Mapping):
+    """Read view of an optimizer's per-parameter state (see Optimizer.state)."""
+
+    def __init__(self, opt: Optimizer):
+        self._opt = opt
+
+    def _resolve(self, key) -> int:
+        if isinstance(key, np.ndarray):
+            for i, p in enumerate(self._opt._params):
+                if p is key:
+                    return i
+            raise KeyError("array is not a parameter of this optimizer")
+        if isinstance(key, numbers.Integral) and 0 <= key < len(self._opt._params):
+            return int(key)
+        raise KeyError(key)
+
+    def __getitem__(self, key) -> dict:
+        i = self._resolve(key)
+        if self._opt._steps[i] == 0:
+            raise KeyError(key)
+        return self._opt._entry(i)
+
+    def __contains__(self, key) -> bool:
+        try:
+            self[key]
+            return True
+        except KeyError:
+            return False
+
+    def __iter__(self):
+        return (i for i in range(len(self._opt._params)) if self._opt._steps[i] > 0)
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._opt._steps))
