@@ -134,6 +134,27 @@ py::array checked_inplace_array(py::handle o, const std::string& what) {
   return a;
 }
 
+// Checks a list of parameters: each an in-place-writable float32 array, no two overlapping.
+std::vector<py::array> checked_params(py::list params) {
+  std::vector<py::array> out;
+  std::vector<std::pair<const char*, size_t>> starts;
+  for (size_t i = 0; i < params.size(); ++i) {
+    out.push_back(checked_inplace_array(params[i], "params[" + std::to_string(i) + "]"));
+    if (out.back().nbytes() > 0) starts.emplace_back(static_cast<const char*>(out.back().data()), i);
+  }
+  std::sort(starts.begin(), starts.end());
+  for (size_t j = 1; j < starts.size(); ++j) {
+    const py::array& prev = out[starts[j - 1].second];
+    if (starts[j].first < static_cast<const char*>(prev.data()) + prev.nbytes()) {
+      const size_t a = std::min(starts[j - 1].second, starts[j].second);
+      const size_t b = std::max(starts[j - 1].second, starts[j].second);
+      throw py::value_error("params[" + std::to_string(a) + "] and params[" + std::to_string(b) +
+                            "] overlap in memory (a parameter listed twice?)");
+    }
+  }
+  return out;
+}
+
 bool same_shape(const py::array& a, const py::array& b) {
   return a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape());
 }
@@ -162,17 +183,17 @@ class Plan {
         static_cast<size_t>(steps.shape(0)) != n || !steps.writeable())
       throw py::value_error("inconsistent optimizer plan");
     steps_ = steps.mutable_data();
+    std::vector<py::array> checked = checked_params(params);
     tensors_.resize(n);
     for (size_t i = 0; i < n; ++i) {
       Tensor& t = tensors_[i];
-      t.param = checked_inplace_array(params[i], "params[" + std::to_string(i) + "]");
+      t.param = checked[i];
       t.p = static_cast<float*>(t.param.mutable_data());
       t.n = t.param.size();
       t.group = group_of[i];
       if (t.group < 0 || static_cast<size_t>(t.group) >= groups.size())
         throw py::value_error("inconsistent optimizer plan");
     }
-    check_no_overlap();
     for (int k = 0; k < Rule::kSlots; ++k) {
       if (states[k].is_none()) continue;
       py::list arrays = states[k];
@@ -321,22 +342,6 @@ class Plan {
     return true;
   }
 
-  void check_no_overlap() const {
-    std::vector<std::pair<const float*, size_t>> ranges;
-    for (size_t i = 0; i < tensors_.size(); ++i)
-      if (tensors_[i].n > 0) ranges.emplace_back(tensors_[i].p, i);
-    std::sort(ranges.begin(), ranges.end());
-    for (size_t j = 1; j < ranges.size(); ++j) {
-      const Tensor& prev = tensors_[ranges[j - 1].second];
-      if (ranges[j].first < prev.p + prev.n) {
-        const size_t a = std::min(ranges[j - 1].second, ranges[j].second);
-        const size_t b = std::max(ranges[j - 1].second, ranges[j].second);
-        throw py::value_error("params[" + std::to_string(a) + "] and params[" + std::to_string(b) +
-                              "] overlap in memory (a parameter listed twice?)");
-      }
-    }
-  }
-
   // Runs the kernel over [0, total) of the concatenated spans, split across threads.
   void run(KernelFn<Rule> kernel, int64_t total) const {
     const Span* spans = spans_.data();
@@ -412,6 +417,8 @@ PYBIND11_MODULE(_core, m) {
         "Targets this build has and this CPU runs, best first.");
   m.def("set_target", &set_target, py::arg("name"),
         "Forces a target (testing hook; FASTOPTIM_DISABLE is the user-facing switch).");
+  m.def("check_params", [](py::list params) { checked_params(params); }, py::arg("params"),
+        "Raises TypeError/ValueError unless every parameter can be updated in place.");
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));

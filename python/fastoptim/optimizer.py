@@ -48,8 +48,9 @@ class Optimizer:
 
     #: The native plan class of the rule (``_core.SGD``, ``_core.Adam``, ...).
     _native: Any = None
-    #: Whether a state entry without "step" is valid (torch's SGD keeps no step).
-    _step_optional = False
+    #: False for rules whose torch state has no step (SGD): their state entries exist only while
+    #: they hold an array, and a loaded entry without "step" counts as stepped if it has one.
+    _step_in_state = True
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
@@ -102,6 +103,7 @@ class Optimizer:
         state of parameters that are adjacent in memory (a FlatParams) is adjacent too.
         """
         params = [p for g in groups for p in g["params"]]
+        _core.check_params(params)  # before allocating anything for them
         group_of = [j for j, g in enumerate(groups) for _ in g["params"]]
         needed = set()
         for g in groups:
@@ -163,10 +165,15 @@ class Optimizer:
         """
         return _StateView(self)
 
-    def _entry(self, i: int) -> dict:
-        group = self.param_groups[self._group_of(i)]
+    def _entry(self, i: int) -> dict | None:
+        """State of parameter i (live views), or None if it has none (as in torch)."""
+        if self._steps[i] == 0:
+            return None
+        names = self._native.needed_slots(self.param_groups[self._group_of(i)])
+        if not names and not self._step_in_state:
+            return None
         entry = {"step": int(self._steps[i])}
-        for name in self._native.needed_slots(group):
+        for name in names:
             entry[name] = self._states[name][i]
         return entry
 
@@ -184,9 +191,10 @@ class Optimizer:
         """
         state = {}
         for i in range(len(self._params)):
-            if self._steps[i] > 0:
+            entry = self._entry(i)
+            if entry is not None:
                 state[i] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
-                            for k, v in self._entry(i).items()}
+                            for k, v in entry.items()}
         groups, start = [], 0
         for g in self.param_groups:
             d = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
@@ -240,7 +248,7 @@ class Optimizer:
                                      f"{type(self).__name__} (expected 'step' and {needed})")
             if "step" in entry:
                 steps[i] = _step_count(entry["step"], key)
-            elif self._step_optional:
+            elif not self._step_in_state:
                 steps[i] = 1 if present else 0
             else:
                 raise ValueError(f"state_dict['state'][{key!r}] has no 'step'")
@@ -311,10 +319,10 @@ class _StateView(Mapping):
         raise KeyError(key)
 
     def __getitem__(self, key) -> dict:
-        i = self._resolve(key)
-        if self._opt._steps[i] == 0:
+        entry = self._opt._entry(self._resolve(key))
+        if entry is None:
             raise KeyError(key)
-        return self._opt._entry(i)
+        return entry
 
     def __contains__(self, key) -> bool:
         try:
@@ -324,7 +332,7 @@ class _StateView(Mapping):
             return False
 
     def __iter__(self):
-        return (i for i in range(len(self._opt._params)) if self._opt._steps[i] > 0)
+        return (i for i in range(len(self._opt._params)) if self._opt._entry(i) is not None)
 
     def __len__(self) -> int:
-        return int(np.count_nonzero(self._opt._steps))
+        return sum(1 for _ in self)

@@ -32,7 +32,7 @@ class SGD(Optimizer):
     """
 
     _native = _core.SGD
-    _step_optional = True
+    _step_in_state = False
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  *, maximize=False):

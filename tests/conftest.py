@@ -1,0 +1,90 @@
+"""The table that drives the shared suites: each rule with its option combinations."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import fastoptim as fo
+from fastoptim import _core
+
+import reference as ref
+
+
+def _product(**options):
+    keys = list(options)
+    return [dict(zip(keys, values)) for values in itertools.product(*options.values())]
+
+
+def _sgd_configs():
+    out = []
+    for c in _product(momentum=[0.0, 0.9], dampening=[0.0, 0.5], weight_decay=[0.0, 0.1],
+                      nesterov=[False, True], maximize=[False, True]):
+        if c["nesterov"] and (c["momentum"] == 0 or c["dampening"] != 0):
+            continue  # invalid in torch too (tested in test_errors)
+        out.append(c)
+    return out
+
+
+# name -> (fastoptim class, reference class, torch class name, lr for tests, option combinations)
+RULES = {
+    "SGD": (fo.SGD, ref.SGD, "SGD", 0.05, _sgd_configs()),
+    "Adam": (fo.Adam, ref.Adam, "Adam", 0.01,
+             _product(amsgrad=[False, True], maximize=[False, True], weight_decay=[0.0, 0.1],
+                      decoupled_weight_decay=[False, True])
+             + [dict(betas=(0.5, 0.8), eps=1e-3)]),
+    "AdamW": (fo.AdamW, ref.AdamW, "AdamW", 0.01,
+              _product(amsgrad=[False, True], maximize=[False, True], weight_decay=[0.0, 0.1])),
+}
+
+# A few representative combinations per rule for the heavier suites (sizes x targets).
+CORE_CONFIGS = [
+    ("SGD", {}),
+    ("SGD", dict(momentum=0.9, dampening=0.1, weight_decay=0.01)),
+    ("SGD", dict(momentum=0.9, nesterov=True, maximize=True)),
+    ("Adam", {}),
+    ("Adam", dict(amsgrad=True, weight_decay=0.1, maximize=True)),
+    ("Adam", dict(decoupled_weight_decay=True, weight_decay=0.1, betas=(0.8, 0.95))),
+    ("AdamW", dict(amsgrad=True)),
+]
+
+
+def config_id(rule, config):
+    return rule + ("-" + ",".join(f"{k}={v}" for k, v in config.items()) if config else "")
+
+
+def assert_close(actual, desired, rtol=2e-5, err_msg=""):
+    """Element-wise closeness for float32 results against float64 math or torch.
+
+    The absolute tolerance scales with the array's magnitude: after many steps, an element that
+    cancelled to near zero carries the rounding error of the large updates that built it.
+    """
+    desired = np.asarray(desired)
+    scale = max(1.0, float(np.abs(desired).max())) if desired.size else 1.0
+    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=2e-6 * scale, err_msg=err_msg)
+
+
+def grad_stream(rng, shapes, steps):
+    """Non-zero float32 gradients of varied scale (1e-3 to 1e3), a list per step."""
+    for _ in range(steps):
+        yield [(rng.standard_normal(s) * 10.0 ** rng.uniform(-3, 3)).astype(np.float32)
+               for s in shapes]
+
+
+@pytest.fixture(params=fo.available_targets())
+def target(request):
+    """Runs the test once per SIMD target this CPU supports."""
+    before = fo.cpu_target()
+    _core.set_target(request.param)
+    yield request.param
+    _core.set_target(before)
+
+
+@pytest.fixture
+def threads():
+    """Restores the thread count after a test that changes it."""
+    before = fo.get_num_threads()
+    yield fo.set_num_threads
+    fo.set_num_threads(before)
