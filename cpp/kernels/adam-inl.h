@@ -11,7 +11,7 @@ void adam(const Adam::Args& a, Ptrs q, int64_t n) {
   const V sign = V::set1(a.grad_sign), wd = V::set1(a.weight_decay);
   const V scale = V::set1(a.param_scale), omb1 = V::set1(a.one_minus_beta1);
   const V b2 = V::set1(a.beta2), omb2 = V::set1(a.one_minus_beta2);
-  const V bc2 = V::set1(a.bias_correction2_sqrt), eps = V::set1(a.eps);
+  const V inv_bc2 = V::set1(a.inv_bias_correction2_sqrt), eps = V::set1(a.eps);
   const V neg_step = V::set1(a.neg_step_size);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p = V::load(q.p + i, lanes);
@@ -27,7 +27,8 @@ void adam(const Adam::Args& a, Ptrs q, int64_t n) {
       v = max(V::load(q.s[2] + i, lanes), v);
       v.store(q.s[2] + i, lanes);
     }
-    const V denom = sqrt(v) / bc2 + eps;
+    // sqrt(v) / sqrt(1 - b2^t) as a multiply: one divide per element is the throughput limit.
+    const V denom = mul_add(sqrt(v), inv_bc2, eps);
     mul_add(neg_step, m / denom, p).store(q.p + i, lanes);
   });
 }

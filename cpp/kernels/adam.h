@@ -22,7 +22,7 @@ struct Adam {
   };
   struct Args {
     float grad_sign, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2,
-        bias_correction2_sqrt, eps, neg_step_size;
+        inv_bias_correction2_sqrt, eps, neg_step_size;
     int32_t coupled_decay, decoupled_decay, amsgrad;
   };
 
@@ -50,7 +50,7 @@ struct Adam {
     a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
     a.beta2 = static_cast<float>(h.beta2);
     a.one_minus_beta2 = static_cast<float>(1.0 - h.beta2);
-    a.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(h.beta2, t)));
+    a.inv_bias_correction2_sqrt = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(h.beta2, t)));
     a.eps = static_cast<float>(h.eps);
     a.neg_step_size = static_cast<float>(-h.lr / (1.0 - std::pow(h.beta1, t)));
     a.amsgrad = h.amsgrad;
