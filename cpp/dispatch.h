@@ -5,7 +5,16 @@
 #include <string>
 #include <vector>
 
+#include "kernels/adadelta.h"
+#include "kernels/adagrad.h"
 #include "kernels/adam.h"
+#include "kernels/adamax.h"
+#include "kernels/lion.h"
+#include "kernels/lookahead.h"
+#include "kernels/nadam.h"
+#include "kernels/proximal.h"
+#include "kernels/radam.h"
+#include "kernels/rmsprop.h"
 #include "kernels/sgd.h"
 #include "kernels/traffic.h"
 
@@ -14,19 +23,23 @@ namespace fastoptim {
 template <class Rule>
 using KernelFn = void (*)(const typename Rule::Args&, Ptrs, int64_t);
 
-struct Kernels {
-  const char* name;
-  KernelFn<Sgd> sgd;
-  KernelFn<Adam> adam;
-  KernelFn<Traffic> traffic;
-
-  // The kernel of a rule, so that generic code can write kernels.get<Rule>().
-  template <class Rule>
-  KernelFn<Rule> get() const;
+template <class Rule>
+struct KernelSlot {
+  KernelFn<Rule> fn = nullptr;
 };
-template <> inline KernelFn<Sgd> Kernels::get<Sgd>() const { return sgd; }
-template <> inline KernelFn<Adam> Kernels::get<Adam>() const { return adam; }
-template <> inline KernelFn<Traffic> Kernels::get<Traffic>() const { return traffic; }
+
+// One function pointer per rule; get<Rule>() / set<Rule>() pick the rule's slot.
+template <class... Rules>
+struct KernelTable : KernelSlot<Rules>... {
+  const char* name = nullptr;
+  template <class Rule>
+  KernelFn<Rule> get() const { return KernelSlot<Rule>::fn; }
+  template <class Rule>
+  void set(KernelFn<Rule> f) { KernelSlot<Rule>::fn = f; }
+};
+
+using Kernels = KernelTable<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion,
+                            ProximalSgd, ProximalAdagrad, LookaheadSync, Traffic>;
 
 // The table in use. Chosen once at import; set_target changes it (tests force lower targets).
 const Kernels& active_kernels();

@@ -10,6 +10,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -19,6 +20,7 @@
 
 #include "dispatch.h"
 #include "parallel.h"
+#include "vector_ops.h"
 
 namespace py = pybind11;
 
@@ -102,6 +104,8 @@ class GroupReader {
       rule = "must be finite";
     else if (bound == Bound::kNonNegative && v < 0)
       rule = "must be >= 0";
+    else if (bound == Bound::kPositive && !(v > 0))
+      rule = "must be > 0";
     else if (bound == Bound::kUnit && !(v >= 0 && v < 1))
       rule = "must be in [0, 1)";
     else if (bound == Bound::kClosedUnit && !(v >= 0 && v <= 1))
@@ -176,13 +180,15 @@ class Plan {
   using Args = typename Rule::Args;
 
   Plan(py::list groups, py::list params, std::vector<int> group_of, py::list states,
-       py::array_t<int64_t> steps, py::object flat_grads)
-      : groups_(groups), steps_obj_(steps) {
+       py::array steps, py::object flat_grads, py::list scalars)
+      : groups_(groups) {
     const size_t n = params.size();
-    if (group_of.size() != n || states.size() != Rule::kSlots || steps.ndim() != 1 ||
-        static_cast<size_t>(steps.shape(0)) != n || !steps.writeable())
+    if (group_of.size() != n || states.size() != Rule::kSlots ||
+        scalars.size() != static_cast<size_t>(Rule::kScalars))
       throw py::value_error("inconsistent optimizer plan");
-    steps_ = steps.mutable_data();
+    steps_ = counter_array<int64_t>(steps, n);
+    for (size_t k = 0; k < scalars.size(); ++k)
+      scalars_[k] = counter_array<double>(scalars[k], n);
     std::vector<py::array> checked = checked_params(params);
     tensors_.resize(n);
     for (size_t i = 0; i < n; ++i) {
@@ -256,17 +262,25 @@ class Plan {
       hyper_.push_back(Rule::read(r));
     }
 
-    // 3. Kernel arguments per tensor (scalars in double, rounded to float32), merged spans.
+    // 3. Every state array the options need exists (else Python rebuilds the plan).
+    for (size_t i = 0; i < tensors_.size(); ++i)
+      for (int k = 0; k < Rule::kSlots; ++k)
+        if (grad_ptrs_[i] && Rule::needs_slot(hyper_[tensors_[i].group], k) &&
+            !tensors_[i].has_slot[k])
+          throw StalePlan{};
+
+    // 4. Nothing can fail from here on. Kernel arguments per tensor (scalars in double, rounded
+    // to float32; per-tensor scalar state advanced), merged into spans; step counts committed.
     spans_.clear();
     args_.clear();
     int64_t total = 0;
     for (size_t i = 0; i < tensors_.size(); ++i) {
       const Tensor& t = tensors_[i];
       if (!grad_ptrs_[i]) continue;
-      const Hyper& h = hyper_[t.group];
-      for (int k = 0; k < Rule::kSlots; ++k)
-        if (Rule::needs_slot(h, k) && !t.has_slot[k]) throw StalePlan{};
-      const Args a = Rule::args(h, steps_[i] + 1);
+      std::array<double, Rule::kScalars> scalars;
+      for (int k = 0; k < Rule::kScalars; ++k) scalars[k] = scalars_[k][i];
+      const Args a = Rule::args(hyper_[t.group], ++steps_[i], scalars.data());
+      for (int k = 0; k < Rule::kScalars; ++k) scalars_[k][i] = scalars[k];
       if (args_.empty() || std::memcmp(&args_.back(), &a, sizeof(Args)) != 0) args_.push_back(a);
       if (t.n == 0) continue;
       Ptrs q{t.p, grad_ptrs_[i], {t.s[0], t.s[1], t.s[2]}};
@@ -279,9 +293,6 @@ class Plan {
       total += t.n;
     }
 
-    // 4. Nothing can fail from here on: commit the step counts and run.
-    for (size_t i = 0; i < tensors_.size(); ++i)
-      if (grad_ptrs_[i]) ++steps_[i];
     const KernelFn<Rule> kernel = active_kernels().template get<Rule>();
     py::gil_scoped_release nogil;
     run(kernel, total);
@@ -298,6 +309,19 @@ class Plan {
     int64_t n = 0;
     int group = 0;
   };
+
+  // A writable 1-D contiguous array of n values of type T, kept alive with the plan.
+  template <class T>
+  T* counter_array(py::handle o, size_t n) {
+    if (!py::isinstance<py::array_t<T>>(o)) throw py::value_error("inconsistent optimizer plan");
+    py::array a = py::reinterpret_borrow<py::array>(o);
+    const int flags = py::detail::array_proxy(a.ptr())->flags;
+    if (a.ndim() != 1 || static_cast<size_t>(a.shape(0)) != n || !a.writeable() ||
+        !(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) || !a.dtype().equal(py::dtype::of<T>()))
+      throw py::value_error("inconsistent optimizer plan");
+    keep_.push_back(a);
+    return static_cast<T*>(a.mutable_data());
+  }
 
   void read_grads(py::handle grads, std::vector<py::object>& copies) {
     if (!PyList_Check(grads.ptr()) && !PyTuple_Check(grads.ptr()))
@@ -362,8 +386,8 @@ class Plan {
   }
 
   py::list groups_;
-  py::array_t<int64_t> steps_obj_;
-  int64_t* steps_ = nullptr;
+  int64_t* steps_ = nullptr;                        // per-tensor step counts (Python's array)
+  std::array<double*, Rule::kScalars> scalars_{};  // per-tensor scalar state (Python's arrays)
   std::vector<Tensor> tensors_;
   std::vector<py::object> keep_;  // state arrays and flat grads, kept alive with the plan
   std::vector<const float*> flat_grads_;
@@ -375,15 +399,95 @@ class Plan {
   std::atomic<bool> busy_{false};
 };
 
+// A C-contiguous float32 array to read (any writability), or a TypeError/ValueError.
+py::array checked_input(py::handle o, const std::string& what) {
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(what + " must be a numpy.ndarray of float32, got " + type_name(o));
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (!is_float32(a))
+    throw py::type_error(what + " must have dtype float32, got " + std::string(py::str(a.dtype())));
+  const int flags = py::detail::array_proxy(a.ptr())->flags;
+  if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) ||
+      !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error(what + " must be C-contiguous and aligned");
+  return a;
+}
+
+const float* fdata(const py::array& a) { return static_cast<const float*>(a.data()); }
+float* fmut(py::array& a) { return static_cast<float*>(a.mutable_data()); }
+
+double py_dot(py::handle x, py::handle y) {
+  py::array a = checked_input(x, "x"), b = checked_input(y, "y");
+  if (a.size() != b.size()) throw py::value_error("dot: x and y differ in size");
+  py::gil_scoped_release nogil;
+  return dot(fdata(a), fdata(b), a.size());
+}
+
+// y += alpha * x, where y is one array or a list of arrays that x covers in order (scatter).
+void py_axpy(double alpha, py::handle x, py::handle y) {
+  py::array a = checked_input(x, "x");
+  std::vector<py::array> ys;
+  if (py::isinstance<py::list>(y) || py::isinstance<py::tuple>(y)) {
+    ys = checked_params(py::list(py::reinterpret_borrow<py::sequence>(y)));
+  } else {
+    ys.push_back(checked_inplace_array(y, "y"));
+  }
+  int64_t total = 0;
+  for (const py::array& t : ys) total += t.size();
+  if (total != a.size()) throw py::value_error("axpy: x and y differ in size");
+  py::gil_scoped_release nogil;
+  int64_t off = 0;
+  for (py::array& t : ys) {
+    axpy(alpha, fdata(a) + off, fmut(t), t.size());
+    off += t.size();
+  }
+}
+
+// L-BFGS two-loop recursion, in place on q (= -gradient on entry, the direction on return):
+//   for i = m-1..0: al[i] = (s_i . q) ro_i;  q -= al[i] y_i
+//   q *= H_diag
+//   for i = 0..m-1: be = (y_i . q) ro_i;  q += (al[i] - be) s_i
+// Scalars are rounded to float32 where torch keeps them as float32 tensors.
+void py_two_loop(py::handle q_obj, py::list dirs, py::list stps, std::vector<double> ro,
+                 double h_diag) {
+  py::array q = checked_inplace_array(q_obj, "q");
+  const size_t m = ro.size();
+  if (dirs.size() != m || stps.size() != m)
+    throw py::value_error("two_loop: dirs, stps and ro differ in length");
+  std::vector<py::array> y, s;
+  for (size_t i = 0; i < m; ++i) {
+    y.push_back(checked_input(dirs[i], "dirs[" + std::to_string(i) + "]"));
+    s.push_back(checked_input(stps[i], "stps[" + std::to_string(i) + "]"));
+    if (y.back().size() != q.size() || s.back().size() != q.size())
+      throw py::value_error("two_loop: history vectors differ in size from q");
+  }
+  py::gil_scoped_release nogil;
+  const int64_t n = q.size();
+  float* qp = fmut(q);
+  std::vector<float> al(m);
+  for (size_t k = m; k-- > 0;) {
+    al[k] = static_cast<float>(static_cast<float>(dot(fdata(s[k]), qp, n)) * static_cast<float>(ro[k]));
+    axpy(-al[k], fdata(y[k]), qp, n);
+  }
+  const float h = static_cast<float>(h_diag);
+  parallel_ranges(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) qp[i] *= h;
+  });
+  for (size_t k = 0; k < m; ++k) {
+    const float be = static_cast<float>(static_cast<float>(dot(fdata(y[k]), qp, n)) * static_cast<float>(ro[k]));
+    axpy(static_cast<double>(al[k] - be), fdata(s[k]), qp, n);
+  }
+}
+
 template <class Rule>
 void bind_plan(py::module_& m, const char* name) {
   using P = Plan<Rule>;
   std::vector<std::string> slots(Rule::kSlotNames, Rule::kSlotNames + Rule::kSlots);
   py::class_<P>(m, name)
-      .def(py::init<py::list, py::list, std::vector<int>, py::list, py::array_t<int64_t>,
-                    py::object>(),
+      .def(py::init<py::list, py::list, std::vector<int>, py::list, py::array, py::object,
+                    py::list>(),
            py::arg("groups"), py::arg("params"), py::arg("group_of"), py::arg("states"),
-           py::arg("steps"), py::arg("flat_grads") = py::none())
+           py::arg("steps"), py::arg("flat_grads") = py::none(), py::arg("scalars") = py::list())
       .def("step", &P::step, py::arg("grads") = py::none())
       .def("__len__", &P::size)
       .def_static("validate", &P::validate, py::arg("group"), py::arg("index") = 0)
@@ -398,7 +502,12 @@ void bind_plan(py::module_& m, const char* name) {
             return names;
           },
           py::arg("group"), "Names of the state arrays the rule keeps for this group's options.")
-      .def_property_readonly_static("slots", [slots](py::handle) { return slots; });
+      .def_property_readonly_static("slots", [slots](py::handle) { return slots; })
+      .def_property_readonly_static("scalars", [](py::handle) {
+        py::dict d;
+        for (int k = 0; k < Rule::kScalars; ++k) d[Rule::kScalarNames[k]] = Rule::kScalarInit[k];
+        return d;
+      });
 }
 
 }  // namespace
@@ -430,7 +539,24 @@ PYBIND11_MODULE(_core, m) {
   m.attr("openmp") = false;
 #endif
 
+  m.def("dot", &py_dot, py::arg("x"), py::arg("y"),
+        "Sum of x * y in double precision, identical for any thread count.");
+  m.def("axpy", &py_axpy, py::arg("alpha"), py::arg("x"), py::arg("y"),
+        "y += alpha * x in place; y may be a list of arrays that x covers in order.");
+  m.def("two_loop", &py_two_loop, py::arg("q"), py::arg("dirs"), py::arg("stps"), py::arg("ro"),
+        py::arg("h_diag"), "L-BFGS two-loop recursion in place on q.");
+
   bind_plan<Sgd>(m, "SGD");
   bind_plan<Adam>(m, "Adam");
+  bind_plan<Adagrad>(m, "Adagrad");
+  bind_plan<Rmsprop>(m, "RMSprop");
+  bind_plan<Adadelta>(m, "Adadelta");
+  bind_plan<Adamax>(m, "Adamax");
+  bind_plan<Nadam>(m, "NAdam");
+  bind_plan<Radam>(m, "RAdam");
+  bind_plan<Lion>(m, "Lion");
+  bind_plan<ProximalSgd>(m, "ProximalSGD");
+  bind_plan<ProximalAdagrad>(m, "ProximalAdagrad");
+  bind_plan<LookaheadSync>(m, "LookaheadSync");
   bind_plan<Traffic>(m, "Traffic");
 }

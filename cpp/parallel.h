@@ -20,9 +20,11 @@ int num_threads();
 void set_num_threads(int n);
 
 // Calls f(begin, end) over pieces covering [0, total), on up to num_threads() threads.
+// `weight` is the work per element relative to an element-wise update (more work per element
+// makes threading pay off sooner).
 template <class F>
-void parallel_ranges(int64_t total, F&& f) {
-  const int64_t want = std::min<int64_t>(num_threads(), total / kMinPerThread);
+void parallel_ranges(int64_t total, F&& f, int64_t weight = 1) {
+  const int64_t want = std::min<int64_t>(num_threads(), total * weight / kMinPerThread);
   if (want <= 1) {
     if (total > 0) f(int64_t{0}, total);
     return;

@@ -37,7 +37,34 @@ RULES = {
              + [dict(betas=(0.5, 0.8), eps=1e-3)]),
     "AdamW": (fo.AdamW, ref.AdamW, "AdamW", 0.01,
               _product(amsgrad=[False, True], maximize=[False, True], weight_decay=[0.0, 0.1])),
+    "Adagrad": (fo.Adagrad, ref.Adagrad, "Adagrad", 0.05,
+                _product(lr_decay=[0.0, 0.01], weight_decay=[0.0, 0.1],
+                         initial_accumulator_value=[0.0, 0.5], maximize=[False, True])),
+    "RMSprop": (fo.RMSprop, ref.RMSprop, "RMSprop", 0.01,
+                _product(centered=[False, True], momentum=[0.0, 0.9], weight_decay=[0.0, 0.1],
+                         maximize=[False, True]) + [dict(alpha=0.5, eps=1e-3)]),
+    "Adadelta": (fo.Adadelta, ref.Adadelta, "Adadelta", 1.0,
+                 _product(rho=[0.9, 0.5], weight_decay=[0.0, 0.1], maximize=[False, True])),
+    "Adamax": (fo.Adamax, ref.Adamax, "Adamax", 0.01,
+               _product(betas=[(0.9, 0.999), (0.5, 0.9)], weight_decay=[0.0, 0.1],
+                        maximize=[False, True])),
+    "NAdam": (fo.NAdam, ref.NAdam, "NAdam", 0.01,
+              _product(momentum_decay=[4e-3, 0.1], weight_decay=[0.0, 0.1],
+                       decoupled_weight_decay=[False, True], maximize=[False, True])),
+    "RAdam": (fo.RAdam, ref.RAdam, "RAdam", 0.01,
+              _product(betas=[(0.9, 0.999), (0.8, 0.9)], weight_decay=[0.0, 0.1],
+                       decoupled_weight_decay=[False, True], maximize=[False, True])),
+    "Lion": (fo.Lion, ref.Lion, None, 1e-3,
+             _product(betas=[(0.9, 0.99), (0.5, 0.7)], weight_decay=[0.0, 0.1],
+                      maximize=[False, True])),
+    "ProximalSGD": (fo.ProximalSGD, ref.ProximalSGD, None, 0.05,
+                    _product(l1=[0.0, 0.1], l2=[0.0, 0.5], maximize=[False, True])),
+    "ProximalAdagrad": (fo.ProximalAdagrad, ref.ProximalAdagrad, None, 0.05,
+                        _product(l1=[0.0, 0.1], l2=[0.0, 0.5],
+                                 initial_accumulator_value=[0.1, 1.0], maximize=[False, True])),
 }
+# Rules torch.optim also has (the others are checked against the float64 references only).
+TORCH_RULES = [name for name, entry in RULES.items() if entry[2] is not None]
 
 # A few representative combinations per rule for the heavier suites (sizes x targets).
 CORE_CONFIGS = [
@@ -48,6 +75,16 @@ CORE_CONFIGS = [
     ("Adam", dict(amsgrad=True, weight_decay=0.1, maximize=True)),
     ("Adam", dict(decoupled_weight_decay=True, weight_decay=0.1, betas=(0.8, 0.95))),
     ("AdamW", dict(amsgrad=True)),
+    ("Adagrad", dict(lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.1)),
+    ("RMSprop", dict(centered=True, momentum=0.9, maximize=True)),
+    ("RMSprop", dict(weight_decay=0.1)),
+    ("Adadelta", dict(weight_decay=0.1)),
+    ("Adamax", dict(maximize=True, weight_decay=0.1)),
+    ("NAdam", dict(decoupled_weight_decay=True, weight_decay=0.1)),
+    ("RAdam", dict(betas=(0.8, 0.9), weight_decay=0.1)),
+    ("Lion", dict(weight_decay=0.1)),
+    ("ProximalSGD", dict(l1=0.1, l2=0.5)),
+    ("ProximalAdagrad", dict(l1=0.1, l2=0.5)),
 ]
 
 

@@ -86,3 +86,177 @@ class AdamW(Adam):
                  amsgrad=False, maximize=False):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+
+
+def _decay(p, g, h):
+    """L2 (coupled) or decoupled weight decay; returns (p, g)."""
+    wd = h.get("weight_decay", 0.0)
+    if h.get("decoupled_weight_decay", False):
+        return p * (1 - h["lr"] * wd), g
+    return p, (g + wd * p if wd else g)
+
+
+class Adagrad(Reference):
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, maximize=False):
+        super().__init__(params, lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, eps=eps,
+                         maximize=maximize)
+
+    @staticmethod
+    def update(p, g, state, t, h):
+        p, g = _decay(p, g, h)
+        clr = h["lr"] / (1 + (t - 1) * h["lr_decay"])
+        s = state.get("sum", np.full_like(p, h["initial_accumulator_value"])) + g * g
+        state["sum"] = s
+        return p - clr * g / (np.sqrt(s) + h["eps"])
+
+
+class RMSprop(Reference):
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, maximize=False):
+        super().__init__(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                         momentum=momentum, centered=centered, maximize=maximize)
+
+    @staticmethod
+    def update(p, g, state, t, h):
+        p, g = _decay(p, g, h)
+        a = h["alpha"]
+        sq = a * state.get("square_avg", np.zeros_like(p)) + (1 - a) * g * g
+        state["square_avg"] = sq
+        if h["centered"]:
+            ga = state.get("grad_avg", np.zeros_like(p))
+            ga = ga + (1 - a) * (g - ga)
+            state["grad_avg"] = ga
+            avg = np.sqrt(sq - ga * ga) + h["eps"]
+        else:
+            avg = np.sqrt(sq) + h["eps"]
+        if h["momentum"] > 0:
+            buf = h["momentum"] * state.get("momentum_buffer", np.zeros_like(p)) + g / avg
+            state["momentum_buffer"] = buf
+            return p - h["lr"] * buf
+        return p - h["lr"] * g / avg
+
+
+class Adadelta(Reference):
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+        super().__init__(params, lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                         maximize=maximize)
+
+    @staticmethod
+    def update(p, g, state, t, h):
+        p, g = _decay(p, g, h)
+        rho, eps = h["rho"], h["eps"]
+        sq = rho * state.get("square_avg", np.zeros_like(p)) + (1 - rho) * g * g
+        acc = state.get("acc_delta", np.zeros_like(p))
+        delta = np.sqrt(acc + eps) / np.sqrt(sq + eps) * g
+        state["square_avg"] = sq
+        state["acc_delta"] = rho * acc + (1 - rho) * delta * delta
+        return p - h["lr"] * delta
+
+
+class Adamax(Reference):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         maximize=maximize)
+
+    @staticmethod
+    def update(p, g, state, t, h):
+        p, g = _decay(p, g, h)
+        b1, b2 = h["betas"]
+        m = b1 * state.get("exp_avg", np.zeros_like(p)) + (1 - b1) * g
+        u = np.maximum(b2 * state.get("exp_inf", np.zeros_like(p)), np.abs(g) + h["eps"])
+        state["exp_avg"], state["exp_inf"] = m, u
+        return p - h["lr"] / (1 - b1**t) * m / u
+
+
+class NAdam(Reference):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         momentum_decay=momentum_decay,
+                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+
+    @staticmethod
+    def update(p, g, state, t, h):
+        p, g = _decay(p, g, h)
+        b1, b2 = h["betas"]
+        psi, lr = h["momentum_decay"], h["lr"]
+        mu = b1 * (1 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+        prod = state.get("mu_product", 1.0) * mu
+        state["mu_product"] = prod
+        m = b1 * state.get("exp_avg", np.zeros_like(p)) + (1 - b1) * g
+        v = b2 * state.get("exp_avg_sq", np.zeros_like(p)) + (1 - b2) * g * g
+        state["exp_avg"], state["exp_avg_sq"] = m, v
+        denom = np.sqrt(v / (1 - b2**t)) + h["eps"]
+        p = p - lr * (1 - mu) / (1 - prod) * g / denom
+        return p - lr * mu_next / (1 - prod * mu_next) * m / denom
+
+
+class RAdam(Reference):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 decoupled_weight_decay=False, maximize=False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+
+    @staticmethod
+    def update(p, g, state, t, h):
+        p, g = _decay(p, g, h)
+        b1, b2 = h["betas"]
+        m = b1 * state.get("exp_avg", np.zeros_like(p)) + (1 - b1) * g
+        v = b2 * state.get("exp_avg_sq", np.zeros_like(p)) + (1 - b2) * g * g
+        state["exp_avg"], state["exp_avg_sq"] = m, v
+        bc1, bc2 = 1 - b1**t, 1 - b2**t
+        m_hat = m / bc1
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * b2**t / bc2
+        if rho_t > 5:
+            r = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                        / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+            return p - h["lr"] * m_hat * r * np.sqrt(bc2) / (np.sqrt(v) + h["eps"])
+        return p - h["lr"] * m_hat
+
+
+class Lion(Reference):
+    """Chen et al. 2023, Algorithm 2 (with decoupled weight decay)."""
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False):
+        super().__init__(params, lr=lr, betas=betas, weight_decay=weight_decay,
+                         maximize=maximize)
+
+    @staticmethod
+    def update(p, g, state, t, h):
+        b1, b2 = h["betas"]
+        m = state.get("exp_avg", np.zeros_like(p))
+        c = b1 * m + (1 - b1) * g
+        state["exp_avg"] = b2 * m + (1 - b2) * g
+        return p * (1 - h["lr"] * h["weight_decay"]) - h["lr"] * np.sign(c)
+
+
+def _prox(q, a, l1, l2):
+    return np.sign(q) * np.maximum(np.abs(q) - a * l1, 0.0) / (1 + a * l2)
+
+
+class ProximalSGD(Reference):
+    def __init__(self, params, lr=1e-3, l1=0.0, l2=0.0, maximize=False):
+        super().__init__(params, lr=lr, l1=l1, l2=l2, maximize=maximize)
+
+    @staticmethod
+    def update(p, g, state, t, h):
+        return _prox(p - h["lr"] * g, h["lr"], h["l1"], h["l2"])
+
+
+class ProximalAdagrad(Reference):
+    def __init__(self, params, lr=1e-2, l1=0.0, l2=0.0, initial_accumulator_value=0.1,
+                 maximize=False):
+        super().__init__(params, lr=lr, l1=l1, l2=l2,
+                         initial_accumulator_value=initial_accumulator_value, maximize=maximize)
+
+    @staticmethod
+    def update(p, g, state, t, h):
+        acc = state.get("sum", np.full_like(p, h["initial_accumulator_value"])) + g * g
+        state["sum"] = acc
+        a = h["lr"] / np.sqrt(acc)
+        return _prox(p - a * g, a, h["l1"], h["l2"])

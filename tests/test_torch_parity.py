@@ -8,9 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from conftest import RULES, assert_close, config_id, grad_stream  # noqa: E402
+from conftest import RULES, TORCH_RULES, assert_close, config_id, grad_stream  # noqa: E402
 
-ALL = [(rule, c) for rule, (_, _, _, _, configs) in RULES.items() for c in configs]
+ALL = [(rule, c) for rule in TORCH_RULES for c in RULES[rule][4]]
 SHAPES = [(5, 7), (33,), (2, 3, 17), (16,), (1,)]
 STEPS = 60
 
@@ -48,7 +48,7 @@ def test_matches_torch(rule, config):
                                            err_msg=f"state {name} of param {i}")
 
 
-@pytest.mark.parametrize("rule", ["SGD", "Adam", "AdamW"])
+@pytest.mark.parametrize("rule", TORCH_RULES)
 def test_defaults_match_torch(rule):
     import inspect
 

@@ -11,7 +11,7 @@
 
 namespace fastoptim {
 
-struct Adam {
+struct Adam : NoScalars {
   static constexpr const char* kName = "Adam";
   static constexpr int kSlots = 3;
   static constexpr const char* kSlotNames[kSlots] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
@@ -39,7 +39,7 @@ struct Adam {
     return h;
   }
   static bool needs_slot(const Hyper& h, int slot) { return slot < 2 || h.amsgrad; }
-  static Args args(const Hyper& h, int64_t step) {
+  static Args args(const Hyper& h, int64_t step, double* /*scalars*/) {
     const double t = static_cast<double>(step);
     Args a{};
     a.grad_sign = h.maximize ? -1.0f : 1.0f;

@@ -9,9 +9,13 @@
 //                                 two Args compare equal with memcmp)
 //   read(GroupReader&)            parses and validates Hyper; throws naming the bad argument
 //   needs_slot(Hyper, slot)       whether the kernel reads/writes state slot `slot`
-//   args(Hyper, step)             Args for step count `step` (1 on the first step)
+//   args(Hyper, step, scalars)    Args for step count `step` (1 on the first step); `scalars`
+//                                 points at the tensor's kScalars per-tensor float state values
+//                                 (kScalarNames, starting at kScalarInit), which args() advances
+//   kScalars, kScalarNames, kScalarInit   per-tensor scalar state (NAdam's mu_product), or none
 // and a kernel template <class V> void <rule>(const Args&, Ptrs, int64_t n) in <rule>-inl.h.
 #pragma once
+#include <array>
 #include <cstdint>
 
 namespace fastoptim {
@@ -36,6 +40,13 @@ struct Ptrs {
 };
 
 // Bounds a real hyperparameter must satisfy (all must also be finite, never NaN).
-enum class Bound { kAny, kNonNegative, kUnit /* [0, 1) */, kClosedUnit /* [0, 1] */ };
+enum class Bound { kAny, kNonNegative, kPositive, kUnit /* [0, 1) */, kClosedUnit /* [0, 1] */ };
+
+// Base of rules that keep no per-tensor scalar state.
+struct NoScalars {
+  static constexpr int kScalars = 0;
+  static constexpr std::array<const char*, 0> kScalarNames{};
+  static constexpr std::array<double, 0> kScalarInit{};
+};
 
 }  // namespace fastoptim

@@ -8,7 +8,7 @@
 
 namespace fastoptim {
 
-struct Sgd {
+struct Sgd : NoScalars {
   static constexpr const char* kName = "SGD";
   static constexpr int kSlots = 1;
   static constexpr const char* kSlotNames[kSlots] = {"momentum_buffer"};
@@ -36,7 +36,7 @@ struct Sgd {
     return h;
   }
   static bool needs_slot(const Hyper& h, int /*slot*/) { return h.momentum != 0; }
-  static Args args(const Hyper& h, int64_t step) {
+  static Args args(const Hyper& h, int64_t step, double* /*scalars*/) {
     Args a{};
     a.neg_lr = static_cast<float>(-h.lr);
     a.momentum = static_cast<float>(h.momentum);

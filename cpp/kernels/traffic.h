@@ -6,7 +6,7 @@
 
 namespace fastoptim {
 
-struct Traffic {
+struct Traffic : NoScalars {
   static constexpr const char* kName = "Traffic";
   static constexpr int kSlots = 3;
   static constexpr const char* kSlotNames[kSlots] = {"s0", "s1", "s2"};
@@ -21,7 +21,7 @@ struct Traffic {
     return {};
   }
   static bool needs_slot(const Hyper&, int) { return false; }
-  static Args args(const Hyper&, int64_t) { return Args{0.0f}; }
+  static Args args(const Hyper&, int64_t, double*) { return Args{0.0f}; }
 };
 
 }  // namespace fastoptim

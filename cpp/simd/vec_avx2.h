@@ -27,7 +27,15 @@ struct Vec {
   friend Vec operator*(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm256_div_ps(a.v, b.v)}; }
   friend Vec mul_add(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+  friend Vec operator-(Vec a) { return {_mm256_xor_ps(a.v, _mm256_set1_ps(-0.0f))}; }
   friend Vec sqrt(Vec a) { return {_mm256_sqrt_ps(a.v)}; }
+  friend Vec abs(Vec a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+  // 1 where a > 0, -1 where a < 0, else a itself (so sign(+-0) = +-0 and sign(NaN) = NaN).
+  friend Vec sign(Vec a) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 pos = _mm256_blendv_ps(a.v, _mm256_set1_ps(1.0f), _mm256_cmp_ps(a.v, zero, _CMP_GT_OQ));
+    return {_mm256_blendv_ps(pos, _mm256_set1_ps(-1.0f), _mm256_cmp_ps(a.v, zero, _CMP_LT_OQ))};
+  }
   // NaN-propagating like torch.maximum: maxps returns its second operand when either is NaN.
   friend Vec max(Vec a, Vec b) {
     const __m256 m = _mm256_max_ps(b.v, a.v);  // a if a is NaN

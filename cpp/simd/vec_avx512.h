@@ -2,6 +2,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "simd/lanes.h"
 
 namespace fastoptim {
@@ -23,7 +25,20 @@ struct Vec {
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
   friend Vec operator/(Vec a, Vec b) { return {_mm512_div_ps(a.v, b.v)}; }
   friend Vec mul_add(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+  friend Vec operator-(Vec a) {
+    return {_mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a.v),
+                                                 _mm512_set1_epi32(INT32_MIN)))};
+  }
   friend Vec sqrt(Vec a) { return {_mm512_sqrt_ps(a.v)}; }
+  friend Vec abs(Vec a) { return {_mm512_abs_ps(a.v)}; }
+  // 1 where a > 0, -1 where a < 0, else a itself (so sign(+-0) = +-0 and sign(NaN) = NaN).
+  friend Vec sign(Vec a) {
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 pos = _mm512_mask_mov_ps(a.v, _mm512_cmp_ps_mask(a.v, zero, _CMP_GT_OQ),
+                                          _mm512_set1_ps(1.0f));
+    return {_mm512_mask_mov_ps(pos, _mm512_cmp_ps_mask(a.v, zero, _CMP_LT_OQ),
+                               _mm512_set1_ps(-1.0f))};
+  }
   // NaN-propagating like torch.maximum.
   friend Vec max(Vec a, Vec b) {
     const __m512 m = _mm512_max_ps(b.v, a.v);  // a if a is NaN

@@ -12,18 +12,39 @@ NumPy arrays in place at memory speed::
 from __future__ import annotations
 
 from . import _core
+from .adadelta import Adadelta
+from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
 from .flat import FlatParams
+from .lbfgs import LBFGS
+from .lion import Lion
+from .lookahead import Lookahead
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .proximal import ProximalAdagrad, ProximalSGD
+from .radam import RAdam
+from .rmsprop import RMSprop
 from .sgd import SGD
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Adadelta",
+    "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
     "FlatParams",
+    "LBFGS",
+    "Lion",
+    "Lookahead",
+    "NAdam",
     "Optimizer",
+    "ProximalAdagrad",
+    "ProximalSGD",
+    "RAdam",
+    "RMSprop",
     "SGD",
     "available_targets",
     "cpu_target",

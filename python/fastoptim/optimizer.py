@@ -58,6 +58,7 @@ class Optimizer:
         self._params: list = []
         self._steps = np.zeros(0, dtype=np.int64)
         self._states: dict = {}  # slot name -> list of views, aligned with self._params
+        self._scalars: dict = {}  # per-tensor scalar state name -> float64 array (NAdam)
         self._plan = None
         if isinstance(params, FlatParams):
             groups = [{"params": params}]
@@ -96,7 +97,8 @@ class Optimizer:
         self._rebuild(self.param_groups + [group])  # validates the arrays; commits on success
 
     # ---- the native plan ----------------------------------------------------------------
-    def _rebuild(self, groups: list, states: dict | None = None, steps=None) -> None:
+    def _rebuild(self, groups: list, states: dict | None = None, steps=None,
+                 scalars: dict | None = None) -> None:
         """(Re)creates the native plan for `groups`, carrying over the state of known params.
 
         State arrays get one flat, 64-byte-aligned buffer per slot, in parameter order, so the
@@ -127,15 +129,23 @@ class Optimizer:
             slot_lists.append(views)
         new_steps = np.array([steps[old[id(p)]] if id(p) in old else 0 for p in params],
                              dtype=np.int64)
+        scalars = self._scalars if scalars is None else scalars
+        new_scalars = {
+            name: np.array([scalars[name][old[id(p)]] if id(p) in old and name in scalars
+                            else init for p in params], dtype=np.float64)
+            for name, init in self._native.scalars.items()
+        }
         flat_grads = None
         stores = [owning_store(p) for p in params]
         if params and all(s is not None for s in stores):
             flat_grads = [s.grad_for(p) for s, p in zip(stores, params)]
             if any(g is None for g in flat_grads):
                 flat_grads = None
-        plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads)
+        plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads,
+                            list(new_scalars.values()))
         self.param_groups[:] = groups
         self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
+        self._scalars = new_scalars
 
     # ---- stepping -----------------------------------------------------------------------
     def step(self, grads=None) -> None:
@@ -175,6 +185,8 @@ class Optimizer:
         entry = {"step": int(self._steps[i])}
         for name in names:
             entry[name] = self._states[name][i]
+        for name, values in self._scalars.items():
+            entry[name] = float(values[i])
         return entry
 
     def _group_of(self, i: int) -> int:
@@ -235,6 +247,8 @@ class Optimizer:
         steps = np.zeros(n, dtype=np.int64)
         states = {name: [np.zeros(p.shape, np.float32) for p in self._params]
                   for name in self._native.slots}
+        scalar_init = self._native.scalars
+        scalars = {name: np.full(n, init, dtype=np.float64) for name, init in scalar_init.items()}
         slots = set(self._native.slots)
         for key, entry in saved_state.items():
             i = _index(key, n)
@@ -243,7 +257,7 @@ class Optimizer:
             needed = self._native.needed_slots(groups[self._group_of(i)])
             present = [k for k, v in entry.items() if k in slots and v is not None]
             for k in entry:
-                if k != "step" and k not in slots:
+                if k != "step" and k not in slots and k not in scalar_init:
                     raise ValueError(f"state_dict['state'][{key!r}] has unknown key {k!r} for "
                                      f"{type(self).__name__} (expected 'step' and {needed})")
             if "step" in entry:
@@ -257,7 +271,12 @@ class Optimizer:
                     raise ValueError(f"state_dict['state'][{key!r}] lacks {name!r}")
             for name in present:
                 states[name][i] = _state_array(entry[name], self._params[i], key, name)
-        self._rebuild(groups, states=states, steps=steps)
+            for name in scalar_init:
+                if name in entry:
+                    scalars[name][i] = _state_scalar(entry[name], key, name)
+                elif steps[i] > 0:
+                    raise ValueError(f"state_dict['state'][{key!r}] lacks {name!r}")
+        self._rebuild(groups, states=states, steps=steps, scalars=scalars)
         # _rebuild copied states of params it knew; the loaded values replace them all.
 
     def __repr__(self) -> str:
@@ -289,6 +308,17 @@ def _step_count(value, key) -> int:
     if not np.isfinite(f) or f < 0 or f != int(f):
         raise ValueError(f"state_dict['state'][{key!r}]['step'] must be a non-negative integer, got {value!r}")
     return int(f)
+
+
+def _state_scalar(value, key, name) -> float:
+    try:
+        f = float(np.asarray(value))
+    except (TypeError, ValueError):
+        raise TypeError(f"state_dict['state'][{key!r}][{name!r}] must be a number, "
+                        f"got {type(value).__name__}") from None
+    if not np.isfinite(f):
+        raise ValueError(f"state_dict['state'][{key!r}][{name!r}] must be finite, got {f}")
+    return f
 
 
 def _state_array(value, param, key, name) -> np.ndarray:

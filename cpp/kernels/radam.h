@@ -1,0 +1,69 @@
+// RAdam (Liu et al. 2020) as torch.optim computes it, with optional decoupled weight decay.
+//   g <- -g if maximize;  g <- g + wd * p (coupled)  |  p <- p * (1 - lr * wd) (decoupled)
+//   m <- m + (1 - b1) * (g - m);  v <- b2 * v + (1 - b2) * g^2
+//   rho_inf = 2 / (1 - b2) - 1;  rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
+//   if rho_t > 5:  r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+//                  p <- p - lr * m / (1 - b1^t) * r * sqrt(1 - b2^t) / (sqrt(v) + eps)
+//   else:          p <- p - lr * m / (1 - b1^t)
+#pragma once
+#include <cmath>
+
+#include "kernels/rule.h"
+
+namespace fastoptim {
+
+struct Radam : NoScalars {
+  static constexpr const char* kName = "RAdam";
+  static constexpr int kSlots = 2;
+  static constexpr const char* kSlotNames[kSlots] = {"exp_avg", "exp_avg_sq"};
+
+  struct Hyper {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool decoupled_weight_decay, maximize;
+  };
+  struct Args {
+    float grad_sign, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2, eps,
+        neg_coef;
+    int32_t coupled_decay, decoupled_decay, rectified;
+  };
+
+  template <class G>
+  static Hyper read(G& g) {
+    Hyper h;
+    h.lr = g.real("lr", Bound::kNonNegative);
+    g.betas("betas", &h.beta1, &h.beta2);
+    h.eps = g.real("eps", Bound::kNonNegative);
+    h.weight_decay = g.real("weight_decay", Bound::kNonNegative);
+    h.decoupled_weight_decay = g.flag("decoupled_weight_decay");
+    h.maximize = g.flag("maximize");
+    return h;
+  }
+  static bool needs_slot(const Hyper&, int) { return true; }
+  static Args args(const Hyper& h, int64_t step, double*) {
+    const double t = static_cast<double>(step);
+    const double bc1 = 1.0 - std::pow(h.beta1, t), bc2 = 1.0 - std::pow(h.beta2, t);
+    const double rho_inf = 2.0 / (1.0 - h.beta2) - 1.0;
+    const double rho_t = rho_inf - 2.0 * t * std::pow(h.beta2, t) / bc2;
+    Args a{};
+    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.weight_decay = static_cast<float>(h.weight_decay);
+    a.param_scale = static_cast<float>(1.0 - h.lr * h.weight_decay);
+    a.coupled_decay = !h.decoupled_weight_decay && h.weight_decay != 0;
+    a.decoupled_decay = h.decoupled_weight_decay && h.weight_decay != 0;
+    a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
+    a.beta2 = static_cast<float>(h.beta2);
+    a.one_minus_beta2 = static_cast<float>(1.0 - h.beta2);
+    a.eps = static_cast<float>(h.eps);
+    a.rectified = rho_t > 5.0;
+    if (a.rectified) {
+      const double r = std::sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
+                                 ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t));
+      a.neg_coef = static_cast<float>(-h.lr / bc1 * r * std::sqrt(bc2));
+    } else {
+      a.neg_coef = static_cast<float>(-h.lr / bc1);
+    }
+    return a;
+  }
+};
+
+}  // namespace fastoptim

@@ -1,0 +1,30 @@
+"""Adadelta."""
+
+from __future__ import annotations
+
+from . import _core
+from .optimizer import Optimizer
+
+__all__ = ["Adadelta"]
+
+
+class Adadelta(Optimizer):
+    r"""Adadelta (Zeiler, 2012), as ``torch.optim.Adadelta``.
+
+    .. math::
+        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\,\theta_{t-1} \\
+        v_t &\leftarrow \rho v_{t-1} + (1-\rho)\,g_t^2 \\
+        \Delta_t &\leftarrow \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t \\
+        u_t &\leftarrow \rho u_{t-1} + (1-\rho)\,\Delta_t^2 \\
+        \theta_t &\leftarrow \theta_{t-1} - \gamma\,\Delta_t
+
+    with :math:`\gamma` = ``lr`` (1.0 by default), :math:`\rho` = ``rho`` (in [0, 1]),
+    :math:`\epsilon` = ``eps``, :math:`\lambda` = ``weight_decay``. State: ``square_avg``,
+    ``acc_delta``, ``step``.
+    """
+
+    _native = _core.Adadelta
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))

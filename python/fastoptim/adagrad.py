@@ -1,0 +1,38 @@
+"""Adagrad."""
+
+from __future__ import annotations
+
+from . import _core
+from .optimizer import Optimizer
+
+__all__ = ["Adagrad"]
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad (Duchi, Hazan & Singer, 2011), as ``torch.optim.Adagrad``.
+
+    .. math::
+        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\,\theta_{t-1} \\
+        \tilde\gamma_t &\leftarrow \gamma / (1 + (t - 1)\,\eta) \\
+        s_t &\leftarrow s_{t-1} + g_t^2, \qquad s_0 = \text{initial\_accumulator\_value} \\
+        \theta_t &\leftarrow \theta_{t-1} - \tilde\gamma_t\, g_t / (\sqrt{s_t} + \epsilon)
+
+    with :math:`\gamma` = ``lr``, :math:`\eta` = ``lr_decay``, :math:`\lambda` =
+    ``weight_decay``, :math:`\epsilon` = ``eps``. State: ``sum``, ``step``.
+
+    Example::
+
+        >>> import numpy as np, fastoptim as fo
+        >>> w = np.zeros(2, np.float32)
+        >>> fo.Adagrad([w], lr=0.1).step([np.array([3.0, -4.0], np.float32)])
+        >>> w
+        array([-0.1,  0.1], dtype=float32)
+    """
+
+    _native = _core.Adagrad
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, *, maximize=False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))

@@ -1,0 +1,30 @@
+"""Adamax."""
+
+from __future__ import annotations
+
+from . import _core
+from .optimizer import Optimizer
+
+__all__ = ["Adamax"]
+
+
+class Adamax(Optimizer):
+    r"""Adamax, the infinity-norm variant of Adam (Kingma & Ba, 2015), as ``torch.optim.Adamax``.
+
+    .. math::
+        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\,\theta_{t-1} \\
+        m_t &\leftarrow m_{t-1} + (1-\beta_1)(g_t - m_{t-1}) \\
+        u_t &\leftarrow \max(\beta_2 u_{t-1},\ |g_t| + \epsilon) \\
+        \theta_t &\leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\,\frac{m_t}{u_t}
+
+    with :math:`\gamma` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\epsilon` =
+    ``eps`` (inside the max, as torch), :math:`\lambda` = ``weight_decay``. State: ``exp_avg``,
+    ``exp_inf``, ``step``.
+    """
+
+    _native = _core.Adamax
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      maximize=maximize))

@@ -1,0 +1,29 @@
+"""Lion."""
+
+from __future__ import annotations
+
+from . import _core
+from .optimizer import Optimizer
+
+__all__ = ["Lion"]
+
+
+class Lion(Optimizer):
+    r"""Lion, EvoLved Sign Momentum (Chen et al., 2023, Algorithm 2; optax ``lion``).
+
+    .. math::
+        c_t &\leftarrow m_{t-1} + (1-\beta_1)(g_t - m_{t-1}) \\
+        \theta_t &\leftarrow (1 - \gamma\lambda)\,\theta_{t-1} - \gamma\,\mathrm{sign}(c_t) \\
+        m_t &\leftarrow m_{t-1} + (1-\beta_2)(g_t - m_{t-1})
+
+    with :math:`\gamma` = ``lr`` (typically 3-10x smaller than AdamW's), :math:`(\beta_1,
+    \beta_2)` = ``betas``, :math:`\lambda` = ``weight_decay`` (decoupled), and
+    :math:`\mathrm{sign}(0) = 0`. Not in torch.optim: tested against the paper's algorithm.
+    State: ``exp_avg``, ``step``.
+    """
+
+    _native = _core.Lion
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, *, maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
+                                      maximize=maximize))

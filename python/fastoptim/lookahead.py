@@ -1,0 +1,152 @@
+"""Lookahead: slow weights that follow any optimizer's fast weights."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import _core
+from .flat import aligned_zeros, split_views
+from .optimizer import Optimizer
+
+__all__ = ["Lookahead"]
+
+
+class Lookahead:
+    r"""Lookahead (Zhang, Lucas, Hinton & Ba, 2019) around any fastoptim optimizer.
+
+    The inner optimizer updates the (fast) parameters at every step; every ``k`` steps the slow
+    weights, kept by the wrapper, move towards them and the fast weights restart from there:
+
+    .. math::
+        \phi \leftarrow \phi + \alpha\,(\theta - \phi), \qquad \theta \leftarrow \phi
+
+    with :math:`\alpha` = ``alpha`` in [0, 1] and ``k`` >= 1. The slow weights start equal to
+    the parameters; the interpolation is one native pass over all parameters. ``param_groups``
+    are the inner optimizer's (so learning-rate schedules work through the wrapper), and
+    ``state_dict()`` holds both the inner state and the slow weights.
+
+    Example::
+
+        opt = fastoptim.Lookahead(fastoptim.Adam(params, lr=1e-3), k=5, alpha=0.5)
+        opt.step(grads)
+    """
+
+    def __init__(self, optimizer: Optimizer, k: int = 5, alpha: float = 0.5):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("Lookahead wraps a fastoptim optimizer, got "
+                            f"{type(optimizer).__name__}")
+        self.optimizer = optimizer
+        self._hyper = {"alpha": alpha}
+        self.k = k
+        self.alpha = alpha  # validated by the setter
+        self._counter = 0
+        self._params: list = []
+        self._slow: list = []
+        self._sync = None
+        self._attach()
+
+    # Hyperparameters, validated on assignment.
+    @property
+    def k(self) -> int:
+        return self._k
+
+    @k.setter
+    def k(self, value) -> None:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"Lookahead k must be an int, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"Invalid k: {value} (must be >= 1)")
+        self._k = int(value)
+
+    @property
+    def alpha(self) -> float:
+        return self._hyper["alpha"]
+
+    @alpha.setter
+    def alpha(self, value) -> None:
+        _core.LookaheadSync.validate({"alpha": value})
+        self._hyper["alpha"] = value
+
+    @property
+    def param_groups(self) -> list:
+        return self.optimizer.param_groups
+
+    @property
+    def defaults(self) -> dict:
+        return self.optimizer.defaults
+
+    @property
+    def state(self):
+        return self.optimizer.state
+
+    def _attach(self) -> None:
+        """(Re)binds the slow weights to the inner optimizer's parameters; new ones start equal."""
+        params = self.optimizer._params
+        old = {id(p): s for p, s in zip(self._params, self._slow)}
+        slow = split_views(aligned_zeros(sum(p.size for p in params)), [p.shape for p in params])
+        for p, s in zip(params, slow):
+            s[...] = old.get(id(p), p)
+        n = len(params)
+        self._sync = _core.LookaheadSync([self._hyper], params, [0] * n, [slow],
+                                         np.zeros(n, np.int64), None)
+        self._params, self._slow = params, slow
+
+    def step(self, grads=None) -> None:
+        """One inner step; every k-th step, the slow/fast synchronisation (one native pass)."""
+        if self.optimizer._params is not self._params:  # a param group was added
+            self._attach()
+        self.optimizer.step(grads)
+        self._counter += 1
+        if self._counter % self._k == 0:
+            self._sync.step(self._params)  # reads no gradient: the params stand in
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad()
+
+    def add_param_group(self, param_group: dict) -> None:
+        self.optimizer.add_param_group(param_group)
+        self._attach()
+
+    def state_dict(self) -> dict:
+        """``{"optimizer": inner state dict, "lookahead": {"k", "alpha", "counter", "slow"}}``."""
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "lookahead": {"k": self._k, "alpha": copy.deepcopy(self.alpha),
+                          "counter": self._counter, "slow": [s.copy() for s in self._slow]},
+        }
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Restores inner state, slow weights, k, alpha and the step counter (all checked first)."""
+        if not isinstance(state_dict, Mapping) or "lookahead" not in state_dict \
+                or "optimizer" not in state_dict:
+            raise ValueError("Lookahead state_dict must have 'optimizer' and 'lookahead'")
+        la = state_dict["lookahead"]
+        probe = Lookahead.__new__(Lookahead)  # validates k and alpha without touching self
+        probe._hyper = {}
+        probe.k, probe.alpha = la.get("k"), la.get("alpha")
+        counter = la.get("counter")
+        if isinstance(counter, bool) or not isinstance(counter, numbers.Integral) or counter < 0:
+            raise ValueError(f"Lookahead state_dict counter must be an int >= 0, got {counter!r}")
+        slow = la.get("slow")
+        if not isinstance(slow, (list, tuple)) or len(slow) != len(self._slow):
+            raise ValueError(f"Lookahead state_dict has {len(slow) if isinstance(slow, (list, tuple)) else 'no'} "
+                             f"slow weights, expected {len(self._slow)}")
+        arrays = []
+        for i, (s, mine) in enumerate(zip(slow, self._slow)):
+            a = np.asarray(s)
+            if a.dtype.kind != "f":
+                raise TypeError(f"Lookahead slow[{i}] must be a float array, got {a.dtype}")
+            if a.shape != mine.shape:
+                raise ValueError(f"Lookahead slow[{i}] has shape {a.shape}, expected {mine.shape}")
+            arrays.append(a)
+        self.optimizer.load_state_dict(state_dict["optimizer"])  # checks itself before changing
+        for mine, a in zip(self._slow, arrays):
+            mine[...] = a
+        self._k, self._hyper["alpha"], self._counter = probe.k, probe.alpha, int(counter)
+
+    def __repr__(self) -> str:
+        return f"Lookahead(k={self._k}, alpha={self.alpha}, optimizer={self.optimizer!r})"

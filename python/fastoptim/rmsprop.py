@@ -1,0 +1,36 @@
+"""RMSprop."""
+
+from __future__ import annotations
+
+from . import _core
+from .optimizer import Optimizer
+
+__all__ = ["RMSprop"]
+
+
+class RMSprop(Optimizer):
+    r"""RMSprop (Hinton, 2012; centered: Graves, 2013), as ``torch.optim.RMSprop``.
+
+    .. math::
+        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\,\theta_{t-1} \\
+        v_t &\leftarrow \alpha v_{t-1} + (1-\alpha)\,g_t^2 \\
+        \bar g_t &\leftarrow \bar g_{t-1} + (1-\alpha)(g_t - \bar g_{t-1})
+              \quad(\text{centered only}) \\
+        a_t &\leftarrow \sqrt{v_t - \bar g_t^2} + \epsilon \text{ if centered else }
+              \sqrt{v_t} + \epsilon \\
+        b_t &\leftarrow \mu\,b_{t-1} + g_t / a_t, \quad
+              \theta_t \leftarrow \theta_{t-1} - \gamma\,b_t \quad(\mu > 0) \\
+        \theta_t &\leftarrow \theta_{t-1} - \gamma\,g_t / a_t \quad(\mu = 0)
+
+    with :math:`\gamma` = ``lr``, :math:`\alpha` = ``alpha`` (in [0, 1]), :math:`\epsilon` =
+    ``eps`` (outside the square root), :math:`\mu` = ``momentum``, :math:`\lambda` =
+    ``weight_decay``. Keras' RMSprop differs: rho=0.9 and eps=1e-7 by default. State:
+    ``square_avg``, ``momentum_buffer`` (momentum > 0), ``grad_avg`` (centered), ``step``.
+    """
+
+    _native = _core.RMSprop
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
+                 centered=False, *, maximize=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
