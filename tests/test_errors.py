@@ -7,7 +7,9 @@ import pytest
 
 import fastoptim as fo
 
-RULES = {"SGD": fo.SGD, "Adam": fo.Adam, "AdamW": fo.AdamW}
+RULES = {name: getattr(fo, name) for name in [
+    "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion",
+    "ProximalSGD", "ProximalAdagrad"]}
 
 
 def trained(cls=fo.Adam, **kw):
@@ -117,6 +119,27 @@ BAD_HYPER = [
     ("Adam", dict(amsgrad=None), TypeError, "amsgrad"),
     ("AdamW", dict(weight_decay=float("nan")), ValueError, "weight_decay"),
     ("AdamW", dict(lr=None), TypeError, "lr"),
+    ("Adagrad", dict(lr_decay=-0.1), ValueError, "lr_decay"),
+    ("Adagrad", dict(initial_accumulator_value=-1.0), ValueError, "initial_accumulator_value"),
+    ("Adagrad", dict(eps=-1e-10), ValueError, "eps"),
+    ("RMSprop", dict(alpha=1.5), ValueError, "alpha"),
+    ("RMSprop", dict(alpha=-0.1), ValueError, "alpha"),
+    ("RMSprop", dict(momentum=-0.5), ValueError, "momentum"),
+    ("RMSprop", dict(centered="no"), TypeError, "centered"),
+    ("Adadelta", dict(rho=1.1), ValueError, "rho"),
+    ("Adadelta", dict(rho=float("nan")), ValueError, "rho"),
+    ("Adadelta", dict(lr=-1.0), ValueError, "lr"),
+    ("Adamax", dict(betas=(0.9, 1.0)), ValueError, "betas"),
+    ("NAdam", dict(momentum_decay=-4e-3), ValueError, "momentum_decay"),
+    ("NAdam", dict(betas=(-0.1, 0.999)), ValueError, "betas"),
+    ("RAdam", dict(eps=float("inf")), ValueError, "eps"),
+    ("Lion", dict(betas=(0.9, 1.2)), ValueError, "betas"),
+    ("Lion", dict(weight_decay=-0.1), ValueError, "weight_decay"),
+    ("ProximalSGD", dict(l1=-0.1), ValueError, "l1"),
+    ("ProximalSGD", dict(l2=float("nan")), ValueError, "l2"),
+    ("ProximalAdagrad", dict(initial_accumulator_value=0.0), ValueError,
+     "initial_accumulator_value"),
+    ("ProximalAdagrad", dict(l1="big"), TypeError, "l1"),
 ]
 IDS = [f"{r}-{list(kw)[0]}={list(kw.values())[0]}" for r, kw, _, _ in BAD_HYPER]
 

@@ -236,3 +236,81 @@ def test_array_over_two_to_the_31_elements():
     for i in (0, 2**31 - 1, 2**31, 2**31 + 15, n - 1):
         assert p[i] == 1.5
     del p
+
+
+# ---- every rule ------------------------------------------------------------------------
+from conftest import RULES, TORCH_RULES  # noqa: E402
+
+RICH = {  # options that exercise every state array of each rule
+    "SGD": dict(momentum=0.9), "Adam": dict(amsgrad=True), "AdamW": dict(amsgrad=True),
+    "RMSprop": dict(momentum=0.9, centered=True),
+}
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_every_rule_round_trips_its_state_dict(rule):
+    cls, lr = RULES[rule][0], RULES[rule][3]
+    kw = dict(lr=lr, **RICH.get(rule, {}))
+    rng = np.random.default_rng(8)
+    stream = list(grad_stream(rng, SHAPES, 16))
+    full = params()
+    opt = cls(full, **kw)
+    for g in stream:
+        opt.step(g)
+    half = params()
+    first = cls(half, **kw)
+    for g in stream[:9]:
+        first.step(g)
+    sd = first.state_dict()
+    assert all(entry["step"] == 9 for entry in sd["state"].values())
+    second = cls(half, **{**kw, "lr": lr * 7})
+    second.load_state_dict(sd)
+    for g in stream[9:]:
+        second.step(g)
+    for a, b in zip(full, half):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_every_rule_on_the_flat_store_equals_the_list_api(rule):
+    cls, lr = RULES[rule][0], RULES[rule][3]
+    kw = dict(lr=lr, **RICH.get(rule, {}))
+    store = fo.FlatParams(params())
+    list_params = params()
+    opt, list_opt = cls(store, **kw), cls(list_params, **kw)
+    rng = np.random.default_rng(6)
+    for grads in grad_stream(rng, SHAPES, 10):
+        for view, g in zip(store.grads, grads):
+            np.copyto(view, g)
+        opt.step()
+        list_opt.step(grads)
+    for view, p in zip(store.params, list_params):
+        assert np.array_equal(view, p)
+
+
+@pytest.mark.parametrize("rule", TORCH_RULES)
+def test_every_torch_rule_resumes_from_a_torch_state_dict(rule):
+    torch = pytest.importorskip("torch")
+    cls, _, torch_name, lr, _ = RULES[rule]
+    kw = dict(lr=lr, **RICH.get(rule, {}))
+    init = params(3)
+    theirs = [torch.tensor(p.copy()) for p in init]
+    topt = getattr(torch.optim, torch_name)(theirs, **kw)
+    rng = np.random.default_rng(5)
+    stream = list(grad_stream(rng, SHAPES, 20))
+
+    def torch_step(grads):
+        for t, g in zip(theirs, grads):
+            t.grad = torch.from_numpy(g)
+        topt.step()
+
+    for g in stream[:10]:
+        torch_step(g)
+    ours = [t.numpy().copy() for t in theirs]
+    opt = cls(ours, **{**kw, "lr": lr * 3})
+    opt.load_state_dict(topt.state_dict())
+    for g in stream[10:]:
+        opt.step(g)
+        torch_step(g)
+    for p, t in zip(ours, theirs):
+        assert_close(p, t.numpy(), rtol=1e-5)
