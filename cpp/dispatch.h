@@ -9,6 +9,7 @@
 #include "kernels/adagrad.h"
 #include "kernels/adam.h"
 #include "kernels/adamax.h"
+#include "kernels/ema.h"
 #include "kernels/lion.h"
 #include "kernels/lookahead.h"
 #include "kernels/nadam.h"
@@ -39,7 +40,8 @@ struct KernelTable : KernelSlot<Rules>... {
 };
 
 using Kernels = KernelTable<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion,
-                            ProximalSgd, ProximalAdagrad, LookaheadSync, Traffic>;
+                            ProximalSgd, ProximalAdagrad, LookaheadSync, EmaUpdate, EmaSwap,
+                            Traffic>;
 
 // The table in use. Chosen once at import; set_target changes it (tests force lower targets).
 const Kernels& active_kernels();

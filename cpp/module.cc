@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -165,6 +166,18 @@ bool same_shape(const py::array& a, const py::array& b) {
 
 std::string shape_str(const py::array& a) { return py::str(py::tuple(a.attr("shape"))); }
 
+// Whether a rule's Args carries grad_scale (the rules that read a gradient).
+template <class A, class = void>
+struct has_grad_scale : std::false_type {};
+template <class A>
+struct has_grad_scale<A, std::void_t<decltype(A::grad_scale)>> : std::true_type {};
+
+// torch's clip_grad_norm_ coefficient: max_norm / (norm + 1e-6), at most 1, in float32.
+double clip_coefficient(double max_norm, double total_norm) {
+  const float coef = static_cast<float>(max_norm) / (static_cast<float>(total_norm) + 1e-6f);
+  return coef < 1.0f ? coef : (coef != coef ? coef : 1.0f);
+}
+
 // One contiguous run of elements that share kernel Args: a tensor, or several tensors adjacent
 // in every buffer (the flat store) merged into one.
 struct Span {
@@ -269,7 +282,21 @@ class Plan {
             !tensors_[i].has_slot[k])
           throw StalePlan{};
 
-    // 4. Nothing can fail from here on. Kernel arguments per tensor (scalars in double, rounded
+    // 4. With max_grad_norm: one reading pass for the global norm of this step's gradients;
+    // the kernels then scale each gradient as they load it (two passes in all, not three).
+    double grad_scale = 1.0;
+    if (max_grad_norm_ >= 0) {
+      std::vector<Run> runs;
+      for (size_t i = 0; i < tensors_.size(); ++i)
+        if (grad_ptrs_[i]) runs.emplace_back(grad_ptrs_[i], tensors_[i].n);
+      {
+        py::gil_scoped_release nogil;
+        last_grad_norm_ = static_cast<float>(norm(runs, 2.0));
+      }
+      grad_scale = clip_coefficient(max_grad_norm_, last_grad_norm_);
+    }
+
+    // 5. Nothing can fail from here on. Kernel arguments per tensor (scalars in double, rounded
     // to float32; per-tensor scalar state advanced), merged into spans; step counts committed.
     spans_.clear();
     args_.clear();
@@ -279,7 +306,8 @@ class Plan {
       if (!grad_ptrs_[i]) continue;
       std::array<double, Rule::kScalars> scalars;
       for (int k = 0; k < Rule::kScalars; ++k) scalars[k] = scalars_[k][i];
-      const Args a = Rule::args(hyper_[t.group], ++steps_[i], scalars.data());
+      Args a = Rule::args(hyper_[t.group], ++steps_[i], scalars.data());
+      if constexpr (has_grad_scale<Args>::value) a.grad_scale *= static_cast<float>(grad_scale);
       for (int k = 0; k < Rule::kScalars; ++k) scalars_[k][i] = scalars[k];
       if (args_.empty() || std::memcmp(&args_.back(), &a, sizeof(Args)) != 0) args_.push_back(a);
       if (t.n == 0) continue;
@@ -299,6 +327,25 @@ class Plan {
   }
 
   size_t size() const { return tensors_.size(); }
+
+  // Clip the global L2 norm of each step's gradients to this (None: no clipping).
+  void set_max_grad_norm(py::object v) {
+    if (v.is_none()) {
+      max_grad_norm_ = -1.0;
+      return;
+    }
+    if (!has_grad_scale<Args>::value)
+      throw py::type_error(std::string(Rule::kName) + " reads no gradient to clip");
+    py::dict d;
+    d["max_grad_norm"] = v;
+    GroupReader r(d, 0);
+    max_grad_norm_ = r.real("max_grad_norm", Bound::kNonNegative);
+  }
+  py::object max_grad_norm() const {
+    return max_grad_norm_ < 0 ? py::object(py::none()) : py::object(py::float_(max_grad_norm_));
+  }
+  // The global gradient norm of the last step (before clipping), if clipping is on.
+  double last_grad_norm() const { return last_grad_norm_; }
 
  private:
   struct Tensor {
@@ -397,6 +444,8 @@ class Plan {
   std::vector<Args> args_;
   std::vector<Span> spans_;
   std::atomic<bool> busy_{false};
+  double max_grad_norm_ = -1.0;  // < 0: off
+  double last_grad_norm_ = std::nan("");
 };
 
 // A C-contiguous float32 array to read (any writability), or a TypeError/ValueError.
@@ -479,6 +528,38 @@ void py_two_loop(py::handle q_obj, py::list dirs, py::list stps, std::vector<dou
   }
 }
 
+// Arrays given as one array or a list of them, each checked with `check`.
+template <class Check>
+std::vector<py::array> array_list(py::handle o, const char* what, Check check) {
+  std::vector<py::array> out;
+  if (py::isinstance<py::array>(o)) {
+    out.push_back(check(o, std::string(what)));
+    return out;
+  }
+  if (!py::isinstance<py::list>(o) && !py::isinstance<py::tuple>(o))
+    throw py::type_error(std::string(what) + " must be an array or a list of arrays, got " +
+                         type_name(o));
+  py::sequence seq = py::reinterpret_borrow<py::sequence>(o);
+  for (size_t i = 0; i < seq.size(); ++i)
+    out.push_back(check(seq[i], std::string(what) + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+double py_norm(py::handle arrays, double p) {
+  if (!(p > 0)) throw py::value_error("norm_type must be > 0 (or inf), got " + std::to_string(p));
+  std::vector<py::array> a = array_list(arrays, "grads", checked_input);
+  std::vector<Run> runs;
+  for (const py::array& x : a) runs.emplace_back(fdata(x), x.size());
+  py::gil_scoped_release nogil;
+  return norm(runs, p);
+}
+
+void py_scale(py::handle arrays, double factor) {
+  std::vector<py::array> a = array_list(arrays, "grads", checked_inplace_array);
+  py::gil_scoped_release nogil;
+  for (py::array& x : a) scale(fmut(x), x.size(), factor);
+}
+
 template <class Rule>
 void bind_plan(py::module_& m, const char* name) {
   using P = Plan<Rule>;
@@ -490,6 +571,8 @@ void bind_plan(py::module_& m, const char* name) {
            py::arg("steps"), py::arg("flat_grads") = py::none(), py::arg("scalars") = py::list())
       .def("step", &P::step, py::arg("grads") = py::none())
       .def("__len__", &P::size)
+      .def_property("max_grad_norm", &P::max_grad_norm, &P::set_max_grad_norm)
+      .def_property_readonly("last_grad_norm", &P::last_grad_norm)
       .def_static("validate", &P::validate, py::arg("group"), py::arg("index") = 0)
       .def_static(
           "needed_slots",
@@ -543,6 +626,10 @@ PYBIND11_MODULE(_core, m) {
         "Sum of x * y in double precision, identical for any thread count.");
   m.def("axpy", &py_axpy, py::arg("alpha"), py::arg("x"), py::arg("y"),
         "y += alpha * x in place; y may be a list of arrays that x covers in order.");
+  m.def("norm", &py_norm, py::arg("arrays"), py::arg("p"),
+        "The p-norm of all elements of the arrays, in double, identical for any thread count.");
+  m.def("scale", &py_scale, py::arg("arrays"), py::arg("factor"), "arrays *= factor, in place.");
+  m.def("clip_coefficient", &clip_coefficient, py::arg("max_norm"), py::arg("total_norm"));
   m.def("two_loop", &py_two_loop, py::arg("q"), py::arg("dirs"), py::arg("stps"), py::arg("ro"),
         py::arg("h_diag"), "L-BFGS two-loop recursion in place on q.");
 
@@ -558,5 +645,7 @@ PYBIND11_MODULE(_core, m) {
   bind_plan<ProximalSgd>(m, "ProximalSGD");
   bind_plan<ProximalAdagrad>(m, "ProximalAdagrad");
   bind_plan<LookaheadSync>(m, "LookaheadSync");
+  bind_plan<EmaUpdate>(m, "EmaUpdate");
+  bind_plan<EmaSwap>(m, "EmaSwap");
   bind_plan<Traffic>(m, "Traffic");
 }

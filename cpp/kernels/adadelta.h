@@ -19,7 +19,7 @@ struct Adadelta : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_sign, weight_decay, rho, one_minus_rho, eps, neg_lr;
+    float grad_scale, weight_decay, rho, one_minus_rho, eps, neg_lr;
   };
 
   template <class G>
@@ -35,7 +35,7 @@ struct Adadelta : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t, double*) {
     Args a{};
-    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.grad_scale = h.maximize ? -1.0f : 1.0f;
     a.weight_decay = static_cast<float>(h.weight_decay);
     a.rho = static_cast<float>(h.rho);
     a.one_minus_rho = static_cast<float>(1.0 - h.rho);

@@ -18,7 +18,7 @@ struct Adagrad : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_sign, weight_decay, initial_sum, eps, neg_clr;
+    float grad_scale, weight_decay, initial_sum, eps, neg_clr;
     int32_t first;
   };
 
@@ -36,7 +36,7 @@ struct Adagrad : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t step, double*) {
     Args a{};
-    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.grad_scale = h.maximize ? -1.0f : 1.0f;
     a.weight_decay = static_cast<float>(h.weight_decay);
     a.initial_sum = static_cast<float>(h.initial_accumulator_value);
     a.eps = static_cast<float>(h.eps);

@@ -21,7 +21,7 @@ struct Adam : NoScalars {
     bool amsgrad, maximize, decoupled_weight_decay;
   };
   struct Args {
-    float grad_sign, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2,
+    float grad_scale, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2,
         inv_bias_correction2_sqrt, eps, neg_step_size;
     int32_t coupled_decay, decoupled_decay, amsgrad;
   };
@@ -42,7 +42,7 @@ struct Adam : NoScalars {
   static Args args(const Hyper& h, int64_t step, double* /*scalars*/) {
     const double t = static_cast<double>(step);
     Args a{};
-    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.grad_scale = h.maximize ? -1.0f : 1.0f;
     a.weight_decay = static_cast<float>(h.weight_decay);
     a.param_scale = static_cast<float>(1.0 - h.lr * h.weight_decay);
     a.coupled_decay = !h.decoupled_weight_decay && h.weight_decay != 0;

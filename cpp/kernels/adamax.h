@@ -20,7 +20,7 @@ struct Adamax : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_sign, weight_decay, one_minus_beta1, beta2, eps, neg_clr;
+    float grad_scale, weight_decay, one_minus_beta1, beta2, eps, neg_clr;
   };
 
   template <class G>
@@ -36,7 +36,7 @@ struct Adamax : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t step, double*) {
     Args a{};
-    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.grad_scale = h.maximize ? -1.0f : 1.0f;
     a.weight_decay = static_cast<float>(h.weight_decay);
     a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
     a.beta2 = static_cast<float>(h.beta2);

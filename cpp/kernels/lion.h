@@ -18,7 +18,7 @@ struct Lion : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_sign, param_scale, one_minus_beta1, one_minus_beta2, neg_lr;
+    float grad_scale, param_scale, one_minus_beta1, one_minus_beta2, neg_lr;
   };
 
   template <class G>
@@ -33,7 +33,7 @@ struct Lion : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t, double*) {
     Args a{};
-    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.grad_scale = h.maximize ? -1.0f : 1.0f;
     a.param_scale = static_cast<float>(1.0 - h.lr * h.weight_decay);
     a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
     a.one_minus_beta2 = static_cast<float>(1.0 - h.beta2);

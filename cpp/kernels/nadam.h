@@ -27,7 +27,7 @@ struct Nadam {
     bool decoupled_weight_decay, maximize;
   };
   struct Args {
-    float grad_sign, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2,
+    float grad_scale, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2,
         inv_bias_correction2, eps, grad_coef, exp_avg_coef;
     int32_t coupled_decay, decoupled_decay;
   };
@@ -54,7 +54,7 @@ struct Nadam {
         static_cast<float>(static_cast<float>(scalars[0]) * static_cast<float>(mu));
     scalars[0] = mu_product;
     Args a{};
-    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.grad_scale = h.maximize ? -1.0f : 1.0f;
     a.weight_decay = static_cast<float>(h.weight_decay);
     a.param_scale = static_cast<float>(1.0 - h.lr * h.weight_decay);
     a.coupled_decay = !h.decoupled_weight_decay && h.weight_decay != 0;

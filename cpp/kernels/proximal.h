@@ -19,7 +19,7 @@ struct ProximalSgd : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_sign, lr, l1, l2;
+    float grad_scale, lr, l1, l2;
   };
 
   template <class G>
@@ -34,7 +34,7 @@ struct ProximalSgd : NoScalars {
   static bool needs_slot(const Hyper&, int) { return false; }
   static Args args(const Hyper& h, int64_t, double*) {
     Args a{};
-    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.grad_scale = h.maximize ? -1.0f : 1.0f;
     a.lr = static_cast<float>(h.lr);
     a.l1 = static_cast<float>(h.l1);
     a.l2 = static_cast<float>(h.l2);
@@ -52,7 +52,7 @@ struct ProximalAdagrad : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_sign, lr, l1, l2, initial_sum;
+    float grad_scale, lr, l1, l2, initial_sum;
     int32_t first;
   };
 
@@ -69,7 +69,7 @@ struct ProximalAdagrad : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t step, double*) {
     Args a{};
-    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.grad_scale = h.maximize ? -1.0f : 1.0f;
     a.lr = static_cast<float>(h.lr);
     a.l1 = static_cast<float>(h.l1);
     a.l2 = static_cast<float>(h.l2);

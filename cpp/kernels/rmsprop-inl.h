@@ -7,12 +7,12 @@ namespace FO_TARGET {
 // Computes one RMSprop step in place: q.p and q.s = {square_avg, momentum_buffer, grad_avg}.
 template <class V>
 void rmsprop(const Rmsprop::Args& a, Ptrs q, int64_t n) {
-  const V sign = V::set1(a.grad_sign), wd = V::set1(a.weight_decay);
+  const V gscale = V::set1(a.grad_scale), wd = V::set1(a.weight_decay);
   const V alpha = V::set1(a.alpha), oma = V::set1(a.one_minus_alpha), eps = V::set1(a.eps);
   const V mom = V::set1(a.momentum), neg_lr = V::set1(a.neg_lr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     const V p = V::load(q.p + i, lanes);
-    V g = V::load(q.g + i, lanes) * sign;
+    V g = V::load(q.g + i, lanes) * gscale;
     if (a.weight_decay != 0.0f) g = mul_add(wd, p, g);
     const V sq = mul_add(alpha, V::load(q.s[0] + i, lanes), oma * g * g);
     sq.store(q.s[0] + i, lanes);

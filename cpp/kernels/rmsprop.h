@@ -20,7 +20,7 @@ struct Rmsprop : NoScalars {
     bool centered, maximize;
   };
   struct Args {
-    float grad_sign, weight_decay, alpha, one_minus_alpha, eps, momentum, neg_lr;
+    float grad_scale, weight_decay, alpha, one_minus_alpha, eps, momentum, neg_lr;
     int32_t use_momentum, centered;
   };
 
@@ -41,7 +41,7 @@ struct Rmsprop : NoScalars {
   }
   static Args args(const Hyper& h, int64_t, double*) {
     Args a{};
-    a.grad_sign = h.maximize ? -1.0f : 1.0f;
+    a.grad_scale = h.maximize ? -1.0f : 1.0f;
     a.weight_decay = static_cast<float>(h.weight_decay);
     a.alpha = static_cast<float>(h.alpha);
     a.one_minus_alpha = static_cast<float>(1.0 - h.alpha);

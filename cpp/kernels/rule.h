@@ -9,6 +9,8 @@
 //                                 two Args compare equal with memcmp)
 //   read(GroupReader&)            parses and validates Hyper; throws naming the bad argument
 //   needs_slot(Hyper, slot)       whether the kernel reads/writes state slot `slot`
+// Every rule whose kernel reads a gradient multiplies it by Args::grad_scale (the sign for
+// maximize, times the clipping coefficient of max_grad_norm) as it loads it.
 //   args(Hyper, step, scalars)    Args for step count `step` (1 on the first step); `scalars`
 //                                 points at the tensor's kScalars per-tensor float state values
 //                                 (kScalarNames, starting at kScalarInit), which args() advances

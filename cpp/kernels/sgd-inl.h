@@ -7,12 +7,12 @@ namespace FO_TARGET {
 // Computes one SGD step in place over n elements of q.p (and q.s[0], the momentum buffer).
 template <class V>
 void sgd(const Sgd::Args& a, Ptrs q, int64_t n) {
-  const V sign = V::set1(a.grad_sign), wd = V::set1(a.weight_decay);
+  const V gscale = V::set1(a.grad_scale), wd = V::set1(a.weight_decay);
   const V mom = V::set1(a.momentum), damp = V::set1(a.one_minus_dampening);
   const V neg_lr = V::set1(a.neg_lr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p = V::load(q.p + i, lanes);
-    V g = V::load(q.g + i, lanes) * sign;
+    V g = V::load(q.g + i, lanes) * gscale;
     if (a.weight_decay != 0.0f) g = mul_add(wd, p, g);
     if (a.use_momentum) {
       // The first step copies the gradient into the buffer, without dampening (as torch).

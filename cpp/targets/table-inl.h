@@ -6,6 +6,7 @@
 #include "kernels/adagrad-inl.h"
 #include "kernels/adam-inl.h"
 #include "kernels/adamax-inl.h"
+#include "kernels/ema-inl.h"
 #include "kernels/lion-inl.h"
 #include "kernels/lookahead-inl.h"
 #include "kernels/nadam-inl.h"
@@ -34,6 +35,8 @@ const Kernels* table() {
     t.set<ProximalSgd>(&proximal_sgd<Vec>);
     t.set<ProximalAdagrad>(&proximal_adagrad<Vec>);
     t.set<LookaheadSync>(&lookahead_sync<Vec>);
+    t.set<EmaUpdate>(&ema_update<Vec>);
+    t.set<EmaSwap>(&ema_swap<Vec>);
     t.set<Traffic>(&traffic<Vec>);
     return t;
   }();

@@ -16,6 +16,9 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .checkpoint import load, save
+from .clip import clip_grad_norm_, clip_grad_value_
+from .ema import EMA
 from .flat import FlatParams
 from .lbfgs import LBFGS
 from .lion import Lion
@@ -35,6 +38,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "EMA",
     "FlatParams",
     "LBFGS",
     "Lion",
@@ -47,8 +51,12 @@ __all__ = [
     "RMSprop",
     "SGD",
     "available_targets",
+    "clip_grad_norm_",
+    "clip_grad_value_",
     "cpu_target",
     "get_num_threads",
+    "load",
+    "save",
     "set_num_threads",
 ]
 

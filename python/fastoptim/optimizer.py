@@ -52,8 +52,9 @@ class Optimizer:
     #: they hold an array, and a loaded entry without "step" counts as stepped if it has one.
     _step_in_state = True
 
-    def __init__(self, params, defaults: dict):
+    def __init__(self, params, defaults: dict, max_grad_norm=None):
         self.defaults = dict(defaults)
+        self._max_grad_norm = None
         self.param_groups: list = []
         self._params: list = []
         self._steps = np.zeros(0, dtype=np.int64)
@@ -70,6 +71,7 @@ class Optimizer:
             groups = [{"params": groups}]
         for g in groups:
             self.add_param_group(g)
+        self.max_grad_norm = max_grad_norm
 
     # ---- param groups -------------------------------------------------------------------
     def add_param_group(self, param_group: dict) -> None:
@@ -143,9 +145,31 @@ class Optimizer:
                 flat_grads = None
         plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads,
                             list(new_scalars.values()))
+        plan.max_grad_norm = self._max_grad_norm
         self.param_groups[:] = groups
         self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
         self._scalars = new_scalars
+
+    # ---- gradient clipping --------------------------------------------------------------
+    @property
+    def max_grad_norm(self):
+        """Clip each step's gradients to this global L2 norm (None: no clipping).
+
+        The same as ``clip_grad_norm_(grads, max_grad_norm)`` before every step, fused: one
+        pass over the gradients for the norm, and the update kernel scales each gradient as
+        it reads it, so the gradient arrays themselves are left unchanged.
+        """
+        return self._max_grad_norm
+
+    @max_grad_norm.setter
+    def max_grad_norm(self, value) -> None:
+        self._plan.max_grad_norm = value  # validates
+        self._max_grad_norm = self._plan.max_grad_norm
+
+    @property
+    def last_grad_norm(self) -> float:
+        """The global gradient norm of the last step, before clipping (NaN without clipping)."""
+        return self._plan.last_grad_norm
 
     # ---- stepping -----------------------------------------------------------------------
     def step(self, grads=None) -> None:

@@ -1,0 +1,123 @@
+"""Exponential moving average of the weights."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import _core
+from .flat import FlatParams, aligned_zeros, split_views
+from .optimizer import Optimizer, _param_list
+
+__all__ = ["EMA"]
+
+
+class EMA:
+    r"""An exponential moving average of parameters (Polyak averaging), updated natively.
+
+    .. math::
+        \bar\theta \leftarrow \bar\theta + (1 - \delta)\,(\theta - \bar\theta)
+
+    with :math:`\delta` = ``decay`` in [0, 1]; the average starts equal to the parameters.
+    ``update()`` after each optimizer step; ``swap()`` exchanges the parameters and the average
+    in place (call it again to undo), and ``with ema.average_parameters():`` evaluates with the
+    averaged weights and restores the trained ones on exit. ``params`` is a list of float32
+    arrays, a :class:`FlatParams`, or an optimizer (its parameters).
+
+    Example::
+
+        ema = fastoptim.EMA(store, decay=0.999)
+        for batch in data:
+            ...; opt.step(); ema.update()
+        with ema.average_parameters():
+            evaluate()
+    """
+
+    def __init__(self, params, decay: float = 0.999):
+        if isinstance(params, Optimizer):
+            params = params._params
+        elif isinstance(params, FlatParams):
+            params = params.params
+        self.params = _param_list(params, "params")
+        _core.check_params(self.params)
+        self._hyper = {"decay": decay}
+        _core.EmaUpdate.validate(self._hyper)
+        self.shadow = split_views(aligned_zeros(sum(p.size for p in self.params)),
+                                  [p.shape for p in self.params])
+        for s, p in zip(self.shadow, self.params):
+            s[...] = p
+        self.num_updates = 0
+        n = len(self.params)
+        args = ([self._hyper], self.params, [0] * n, [self.shadow], np.zeros(n, np.int64), None)
+        self._update = _core.EmaUpdate(*args)
+        self._swap = _core.EmaSwap([{}], *args[1:])
+        self._swapped = False
+
+    @property
+    def decay(self) -> float:
+        return self._hyper["decay"]
+
+    @decay.setter
+    def decay(self, value) -> None:
+        _core.EmaUpdate.validate({"decay": value})
+        self._hyper["decay"] = value
+
+    def update(self) -> None:
+        """Moves the average towards the current parameters (one native pass)."""
+        if self._swapped:
+            raise RuntimeError("EMA.update() while the averaged weights are swapped in")
+        self._update.step(self.params)  # reads no gradient: the params stand in
+        self.num_updates += 1
+
+    def swap(self) -> None:
+        """Exchanges parameters and average in place (the optimizer sees the swapped values)."""
+        self._swap.step(self.params)
+        self._swapped = not self._swapped
+
+    @contextlib.contextmanager
+    def average_parameters(self):
+        """Context in which the parameters hold the average; the trained ones come back after."""
+        self.swap()
+        try:
+            yield self
+        finally:
+            self.swap()
+
+    def state_dict(self) -> dict:
+        return {"decay": copy.deepcopy(self.decay), "num_updates": self.num_updates,
+                "swapped": self._swapped, "shadow": [s.copy() for s in self.shadow]}
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Restores decay, counter and average; checked before anything changes."""
+        if not isinstance(state_dict, Mapping):
+            raise ValueError("EMA state_dict must be a dict")
+        missing = {"decay", "num_updates", "shadow"} - set(state_dict)
+        if missing:
+            raise ValueError(f"EMA state_dict lacks {sorted(missing)}")
+        decay = state_dict["decay"]
+        _core.EmaUpdate.validate({"decay": decay})
+        n = state_dict["num_updates"]
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+            raise ValueError(f"EMA num_updates must be an int >= 0, got {n!r}")
+        swapped = bool(state_dict.get("swapped", False))
+        shadow = state_dict["shadow"]
+        if not isinstance(shadow, (list, tuple)) or len(shadow) != len(self.shadow):
+            raise ValueError(f"EMA state_dict must have {len(self.shadow)} shadow arrays")
+        arrays = []
+        for i, (a, mine) in enumerate(zip(shadow, self.shadow)):
+            a = np.asarray(a)
+            if a.dtype.kind != "f":
+                raise TypeError(f"EMA shadow[{i}] must be a float array, got {a.dtype}")
+            if a.shape != mine.shape:
+                raise ValueError(f"EMA shadow[{i}] has shape {a.shape}, expected {mine.shape}")
+            arrays.append(a)
+        if swapped != self._swapped:
+            raise ValueError("EMA state_dict was saved with the average swapped "
+                             f"{'in' if swapped else 'out'}; swap() first")
+        for mine, a in zip(self.shadow, arrays):
+            mine[...] = a
+        self._hyper["decay"], self.num_updates = decay, int(n)
