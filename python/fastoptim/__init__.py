@@ -11,7 +11,7 @@ NumPy arrays in place at memory speed::
 
 from __future__ import annotations
 
-from . import _core
+from . import _core, lr_scheduler
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -56,6 +56,7 @@ __all__ = [
     "cpu_target",
     "get_num_threads",
     "load",
+    "lr_scheduler",
     "save",
     "set_num_threads",
 ]

@@ -2,7 +2,8 @@ r"""Learning-rate schedulers: ``torch.optim.lr_scheduler`` for fastoptim optimiz
 
 A scheduler rewrites ``group["lr"]`` in its optimizer's ``param_groups`` (OneCycleLR also
 ``group["momentum"]`` or ``group["betas"][0]``); the optimizer reads the new value at its next
-step. Same classes, arguments, defaults, state-dict keys and learning-rate sequences as torch 2.13::
+step. Same classes, arguments, defaults, state-dict keys and learning-rate sequences as
+torch 2.13::
 
     import fastoptim as fo
     from fastoptim import lr_scheduler
@@ -17,7 +18,7 @@ Notation in the formulas: :math:`t` is ``last_epoch`` (the number of ``step()`` 
 construction), :math:`\eta_t` the learning rate of a group at step :math:`t` and
 :math:`\eta_0` = ``base_lrs`` (the group's ``initial_lr``). As in torch, constructing a
 scheduler stores ``initial_lr`` in every group (unless already there) and takes the first
-step, so right after construction the groups hold :math:`\eta_0` of the schedule.
+step, so right after construction the groups hold the schedule's value at :math:`t = 0`.
 
 Most schedulers are *chainable*: ``step()`` updates the current ``group["lr"]`` by the ratio
 :math:`\eta_t / \eta_{t-1}` of their formula rather than recomputing the formula from
@@ -27,9 +28,15 @@ the ratios produce when nothing else touches the lr, and is what each docstring 
 :class:`LambdaLR`, :class:`CosineAnnealingWarmRestarts` and :class:`OneCycleLR` compute the
 closed form at every step (not chainable), as in torch.
 
+To resume from a checkpoint, build the optimizer and the scheduler as for a fresh run, then
+load the optimizer's state dict and the scheduler's (construction writes the lr, so it comes
+first, as torch advises). ``last_epoch >= 0`` needs ``initial_lr`` already in the groups.
+
 Differences from torch: no deprecated ``step(epoch)`` argument, no ``verbose``, no public
-``get_lr()``; arguments are validated (ValueError/TypeError naming the argument, raised before
-anything is changed) where torch accepts nonsense or fails later; :class:`InverseTimeLR` is
+``get_lr()``, no CyclicLR; arguments are validated (ValueError/TypeError naming the argument,
+raised before anything is changed) where torch accepts nonsense or fails later; SequentialLR
+takes no SequentialLR/ChainedScheduler member (torch fails on one at its milestone);
+OneCycleLR takes a zero-length phase (torch divides by zero); :class:`InverseTimeLR` is
 fastoptim's own.
 """
 
@@ -231,6 +238,7 @@ class LRScheduler:
         return [{"lr": lr} for lr in self._lrs(initial)]
 
     def _lrs(self, initial: bool) -> list:
+        """Each group's lr at step ``last_epoch`` (what every scheduler defines)."""
         raise NotImplementedError
 
     def _closed_form(self) -> list | None:
@@ -303,7 +311,7 @@ class LRScheduler:
         """Raises ValueError/TypeError naming the hyperparameter in `values` that is invalid."""
 
 
-# ---- schedules that recompute a closed form ------------------------------------------------------
+# ---- schedules given by functions of the step --------------------------------------------------
 class _LambdaScheduler(LRScheduler):
     """What LambdaLR and MultiplicativeLR share: one function of the step per param group."""
 
@@ -795,8 +803,9 @@ class OneCycleLR(LRScheduler):
     With ``cycle_momentum=True`` (default) the optimizer needs ``momentum`` (SGD, RMSprop: the
     momentum is written into ``group["momentum"]``) or ``betas`` (Adam-like: written into
     ``group["betas"][0]``). The groups also get ``initial_lr``, ``max_lr``, ``min_lr``,
-    ``max_momentum`` and ``base_momentum``. Stepping past ``total_steps`` raises ValueError.
-    Not chainable.
+    ``max_momentum`` and ``base_momentum``. The schedule ends at step ``total_steps - 1``;
+    as in torch, one more step is allowed (it extends the last phase) and the next raises
+    ValueError, before changing anything. Not chainable.
 
     Unlike torch, a phase of zero length (e.g. ``pct_start * total_steps == 1``, where torch
     divides by zero) takes its end values.

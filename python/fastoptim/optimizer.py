@@ -21,6 +21,10 @@ from .flat import FlatParams, aligned_zeros, owning_store, split_views
 __all__ = ["Optimizer"]
 
 
+# Keys that learning-rate schedulers add to param groups (accepted in add_param_group).
+_SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
+
+
 def _param_list(params, where: str) -> list:
     """The parameters of a group, as a list (a FlatParams or one array counts as its arrays)."""
     if isinstance(params, FlatParams):
@@ -84,7 +88,7 @@ class Optimizer:
             raise ValueError(f"param group {index} has no 'params'")
         group["params"] = _param_list(group["params"], f"param group {index} 'params'")
         for key in group:
-            if key != "params" and key not in self.defaults:
+            if key != "params" and key not in self.defaults and key not in _SCHEDULER_KEYS:
                 raise ValueError(f"param group {index}: unknown option {key!r} for "
                                  f"{type(self).__name__} (known: {sorted(self.defaults)})")
         for key, value in self.defaults.items():
@@ -258,8 +262,8 @@ class Optimizer:
                 raise ValueError(f"state_dict param group {j} does not match the size of the "
                                  f"optimizer's group ({len(mine['params'])} parameters)")
             g = dict(mine)
-            for k, v in saved.items():
-                if k != "params" and k in self.defaults:
+            for k, v in saved.items():  # every key, as torch: schedulers keep theirs there
+                if k != "params":
                     g[k] = copy.deepcopy(v)
             self._native.validate(g, j)
             groups.append(g)
