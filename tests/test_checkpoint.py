@@ -159,3 +159,31 @@ def test_version_mismatch(tmp_path):
     np.savez(tmp_path / "future.npz", **arrays)
     with pytest.raises(ValueError, match="version 999"):
         fo.load(tmp_path / "future.npz", opt)
+
+
+def test_resume_with_a_scheduler_continues_bit_for_bit(tmp_path):
+    from fastoptim import lr_scheduler
+
+    stream = list(grad_stream(np.random.default_rng(7), SHAPES, 24))
+
+    def run(grads, store, opt, ema, sched):
+        for gs in grads:
+            train(store, opt, ema, [gs])
+            sched.step()
+
+    store, opt, ema = setup(lr=0.01)
+    sched = lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=24)
+    run(stream, store, opt, ema, sched)
+
+    store1, opt1, ema1 = setup(lr=0.01)
+    sched1 = lr_scheduler.OneCycleLR(opt1, max_lr=0.05, total_steps=24)
+    run(stream[:10], store1, opt1, ema1, sched1)
+    fo.save(tmp_path / "c.npz", opt1, scheduler=sched1, ema=ema1)
+
+    store2, opt2, ema2 = setup(seed=5, lr=0.01)
+    sched2 = lr_scheduler.OneCycleLR(opt2, max_lr=0.05, total_steps=24)
+    fo.load(tmp_path / "c.npz", opt2, scheduler=sched2, ema=ema2)
+    run(stream[10:], store2, opt2, ema2, sched2)
+    assert np.array_equal(store.data, store2.data)
+    assert sched2.get_last_lr() == sched.get_last_lr()
+    assert opt2.param_groups[0]["betas"] == opt.param_groups[0]["betas"]
