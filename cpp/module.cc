@@ -166,11 +166,11 @@ bool same_shape(const py::array& a, const py::array& b) {
 
 std::string shape_str(const py::array& a) { return py::str(py::tuple(a.attr("shape"))); }
 
-// Whether a rule's Args carries grad_scale (the rules that read a gradient).
+// Whether a rule's Args carries a GradPrep (the rules that read a gradient).
 template <class A, class = void>
 struct has_grad_scale : std::false_type {};
 template <class A>
-struct has_grad_scale<A, std::void_t<decltype(A::grad_scale)>> : std::true_type {};
+struct has_grad_scale<A, std::void_t<decltype(A::prep)>> : std::true_type {};
 
 // torch's clip_grad_norm_ coefficient: max_norm / (norm + 1e-6), at most 1, in float32.
 double clip_coefficient(double max_norm, double total_norm) {
@@ -307,7 +307,8 @@ class Plan {
       std::array<double, Rule::kScalars> scalars;
       for (int k = 0; k < Rule::kScalars; ++k) scalars[k] = scalars_[k][i];
       Args a = Rule::args(hyper_[t.group], ++steps_[i], scalars.data());
-      if constexpr (has_grad_scale<Args>::value) a.grad_scale *= static_cast<float>(grad_scale);
+      if constexpr (has_grad_scale<Args>::value)
+        a.prep.grad_scale *= static_cast<float>(grad_scale);
       for (int k = 0; k < Rule::kScalars; ++k) scalars_[k][i] = scalars[k];
       if (args_.empty() || std::memcmp(&args_.back(), &a, sizeof(Args)) != 0) args_.push_back(a);
       if (t.n == 0) continue;

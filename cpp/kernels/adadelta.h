@@ -19,7 +19,9 @@ struct Adadelta : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_scale, weight_decay, rho, one_minus_rho, eps, neg_lr;
+    GradPrep prep;
+    Moments averages;  // of g^2 and delta^2, both with factor rho
+    float eps, neg_lr;
   };
 
   template <class G>
@@ -35,10 +37,8 @@ struct Adadelta : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t, double*) {
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
-    a.weight_decay = static_cast<float>(h.weight_decay);
-    a.rho = static_cast<float>(h.rho);
-    a.one_minus_rho = static_cast<float>(1.0 - h.rho);
+    a.prep = GradPrep::make(h.maximize, h.weight_decay);
+    a.averages = Moments::make(h.rho, h.rho);
     a.eps = static_cast<float>(h.eps);
     a.neg_lr = static_cast<float>(-h.lr);
     return a;

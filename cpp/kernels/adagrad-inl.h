@@ -1,5 +1,6 @@
 // Adagrad kernel (see adagrad.h for the math). Included per target.
 #include "kernels/adagrad.h"
+#include "kernels/common-inl.h"
 
 namespace fastoptim {
 namespace FO_TARGET {
@@ -7,12 +8,11 @@ namespace FO_TARGET {
 // Computes one Adagrad step in place: q.p and q.s[0] (sum of squared gradients).
 template <class V>
 void adagrad(const Adagrad::Args& a, Ptrs q, int64_t n) {
-  const V gscale = V::set1(a.grad_scale), wd = V::set1(a.weight_decay);
+  const PreparedGrad<V> prep(a.prep);
   const V init = V::set1(a.initial_sum), eps = V::set1(a.eps), neg_clr = V::set1(a.neg_clr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p = V::load(q.p + i, lanes);
-    V g = V::load(q.g + i, lanes) * gscale;
-    if (a.weight_decay != 0.0f) g = mul_add(wd, p, g);
+    V p, g;
+    prep.load(q, i, lanes, p, g);
     // The accumulator starts at initial_accumulator_value: on the first step it is not read.
     const V sum = mul_add(g, g, a.first ? init : V::load(q.s[0] + i, lanes));
     sum.store(q.s[0] + i, lanes);

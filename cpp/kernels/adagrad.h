@@ -18,7 +18,8 @@ struct Adagrad : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_scale, weight_decay, initial_sum, eps, neg_clr;
+    GradPrep prep;
+    float initial_sum, eps, neg_clr;
     int32_t first;
   };
 
@@ -36,8 +37,7 @@ struct Adagrad : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t step, double*) {
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
-    a.weight_decay = static_cast<float>(h.weight_decay);
+    a.prep = GradPrep::make(h.maximize, h.weight_decay);
     a.initial_sum = static_cast<float>(h.initial_accumulator_value);
     a.eps = static_cast<float>(h.eps);
     a.neg_clr = static_cast<float>(-h.lr / (1.0 + static_cast<double>(step - 1) * h.lr_decay));

@@ -21,9 +21,10 @@ struct Adam : NoScalars {
     bool amsgrad, maximize, decoupled_weight_decay;
   };
   struct Args {
-    float grad_scale, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2,
-        inv_bias_correction2_sqrt, eps, neg_step_size;
-    int32_t coupled_decay, decoupled_decay, amsgrad;
+    GradPrep prep;
+    Moments moments;
+    float inv_bias_correction2_sqrt, eps, neg_step_size;
+    int32_t amsgrad;
   };
 
   template <class G>
@@ -42,14 +43,8 @@ struct Adam : NoScalars {
   static Args args(const Hyper& h, int64_t step, double* /*scalars*/) {
     const double t = static_cast<double>(step);
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
-    a.weight_decay = static_cast<float>(h.weight_decay);
-    a.param_scale = static_cast<float>(1.0 - h.lr * h.weight_decay);
-    a.coupled_decay = !h.decoupled_weight_decay && h.weight_decay != 0;
-    a.decoupled_decay = h.decoupled_weight_decay && h.weight_decay != 0;
-    a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
-    a.beta2 = static_cast<float>(h.beta2);
-    a.one_minus_beta2 = static_cast<float>(1.0 - h.beta2);
+    a.prep = GradPrep::make(h.maximize, h.weight_decay, h.lr, h.decoupled_weight_decay);
+    a.moments = Moments::make(h.beta1, h.beta2);
     a.inv_bias_correction2_sqrt = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(h.beta2, t)));
     a.eps = static_cast<float>(h.eps);
     a.neg_step_size = static_cast<float>(-h.lr / (1.0 - std::pow(h.beta1, t)));

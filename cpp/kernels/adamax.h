@@ -20,7 +20,9 @@ struct Adamax : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_scale, weight_decay, one_minus_beta1, beta2, eps, neg_clr;
+    GradPrep prep;
+    Moments moments;  // the first moment; exp_inf uses beta2 in its own way
+    float beta2, eps, neg_clr;
   };
 
   template <class G>
@@ -36,9 +38,8 @@ struct Adamax : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t step, double*) {
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
-    a.weight_decay = static_cast<float>(h.weight_decay);
-    a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
+    a.prep = GradPrep::make(h.maximize, h.weight_decay);
+    a.moments = Moments::make(h.beta1, h.beta2);
     a.beta2 = static_cast<float>(h.beta2);
     a.eps = static_cast<float>(h.eps);
     a.neg_clr = static_cast<float>(-h.lr / (1.0 - std::pow(h.beta1, static_cast<double>(step))));

@@ -18,7 +18,9 @@ struct Lion : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_scale, param_scale, one_minus_beta1, one_minus_beta2, neg_lr;
+    GradPrep prep;     // decoupled weight decay
+    Moments momentum;  // exp_avg's update, with beta2
+    float one_minus_beta1, neg_lr;
   };
 
   template <class G>
@@ -33,10 +35,9 @@ struct Lion : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t, double*) {
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
-    a.param_scale = static_cast<float>(1.0 - h.lr * h.weight_decay);
+    a.prep = GradPrep::make(h.maximize, h.weight_decay, h.lr, /*decoupled=*/true);
+    a.momentum = Moments::make(h.beta2, 0.0);
     a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
-    a.one_minus_beta2 = static_cast<float>(1.0 - h.beta2);
     a.neg_lr = static_cast<float>(-h.lr);
     return a;
   }

@@ -27,9 +27,9 @@ struct Nadam {
     bool decoupled_weight_decay, maximize;
   };
   struct Args {
-    float grad_scale, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2,
-        inv_bias_correction2, eps, grad_coef, exp_avg_coef;
-    int32_t coupled_decay, decoupled_decay;
+    GradPrep prep;
+    Moments moments;
+    float inv_bias_correction2, eps, grad_coef, exp_avg_coef;
   };
 
   template <class G>
@@ -54,14 +54,8 @@ struct Nadam {
         static_cast<float>(static_cast<float>(scalars[0]) * static_cast<float>(mu));
     scalars[0] = mu_product;
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
-    a.weight_decay = static_cast<float>(h.weight_decay);
-    a.param_scale = static_cast<float>(1.0 - h.lr * h.weight_decay);
-    a.coupled_decay = !h.decoupled_weight_decay && h.weight_decay != 0;
-    a.decoupled_decay = h.decoupled_weight_decay && h.weight_decay != 0;
-    a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
-    a.beta2 = static_cast<float>(h.beta2);
-    a.one_minus_beta2 = static_cast<float>(1.0 - h.beta2);
+    a.prep = GradPrep::make(h.maximize, h.weight_decay, h.lr, h.decoupled_weight_decay);
+    a.moments = Moments::make(h.beta1, h.beta2);
     a.inv_bias_correction2 = static_cast<float>(1.0 / (1.0 - std::pow(h.beta2, t)));
     a.eps = static_cast<float>(h.eps);
     a.grad_coef = static_cast<float>(-h.lr * (1.0 - mu) / (1.0 - mu_product));

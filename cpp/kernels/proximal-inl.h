@@ -1,4 +1,5 @@
 // Proximal kernels (see proximal.h for the math). Included per target.
+#include "kernels/common-inl.h"
 #include "kernels/proximal.h"
 
 namespace fastoptim {
@@ -16,24 +17,27 @@ V proximal_update(V p, V g, V a, V l1, V l2) {
 // Computes one ProximalSGD step in place on q.p.
 template <class V>
 void proximal_sgd(const ProximalSgd::Args& a, Ptrs q, int64_t n) {
-  const V gscale = V::set1(a.grad_scale), lr = V::set1(a.lr);
-  const V l1 = V::set1(a.l1), l2 = V::set1(a.l2);
+  const PreparedGrad<V> prep(a.prep);
+  const V lr = V::set1(a.lr), l1 = V::set1(a.l1), l2 = V::set1(a.l2);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V g = V::load(q.g + i, lanes) * gscale;
-    proximal_update(V::load(q.p + i, lanes), g, lr, l1, l2).store(q.p + i, lanes);
+    V p, g;
+    prep.load(q, i, lanes, p, g);
+    proximal_update(p, g, lr, l1, l2).store(q.p + i, lanes);
   });
 }
 
 // Computes one ProximalAdagrad step in place: q.p and q.s[0] (the accumulator, "sum").
 template <class V>
 void proximal_adagrad(const ProximalAdagrad::Args& a, Ptrs q, int64_t n) {
-  const V gscale = V::set1(a.grad_scale), lr = V::set1(a.lr), init = V::set1(a.initial_sum);
+  const PreparedGrad<V> prep(a.prep);
+  const V lr = V::set1(a.lr), init = V::set1(a.initial_sum);
   const V l1 = V::set1(a.l1), l2 = V::set1(a.l2);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V g = V::load(q.g + i, lanes) * gscale;
+    V p, g;
+    prep.load(q, i, lanes, p, g);
     const V sum = mul_add(g, g, a.first ? init : V::load(q.s[0] + i, lanes));
     sum.store(q.s[0] + i, lanes);
-    proximal_update(V::load(q.p + i, lanes), g, lr / sqrt(sum), l1, l2).store(q.p + i, lanes);
+    proximal_update(p, g, lr / sqrt(sum), l1, l2).store(q.p + i, lanes);
   });
 }
 

@@ -19,7 +19,8 @@ struct ProximalSgd : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_scale, lr, l1, l2;
+    GradPrep prep;
+    float lr, l1, l2;
   };
 
   template <class G>
@@ -34,7 +35,7 @@ struct ProximalSgd : NoScalars {
   static bool needs_slot(const Hyper&, int) { return false; }
   static Args args(const Hyper& h, int64_t, double*) {
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
+    a.prep = GradPrep::make(h.maximize);
     a.lr = static_cast<float>(h.lr);
     a.l1 = static_cast<float>(h.l1);
     a.l2 = static_cast<float>(h.l2);
@@ -52,7 +53,8 @@ struct ProximalAdagrad : NoScalars {
     bool maximize;
   };
   struct Args {
-    float grad_scale, lr, l1, l2, initial_sum;
+    GradPrep prep;
+    float lr, l1, l2, initial_sum;
     int32_t first;
   };
 
@@ -69,7 +71,7 @@ struct ProximalAdagrad : NoScalars {
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t step, double*) {
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
+    a.prep = GradPrep::make(h.maximize);
     a.lr = static_cast<float>(h.lr);
     a.l1 = static_cast<float>(h.l1);
     a.l2 = static_cast<float>(h.l2);

@@ -22,9 +22,10 @@ struct Radam : NoScalars {
     bool decoupled_weight_decay, maximize;
   };
   struct Args {
-    float grad_scale, weight_decay, param_scale, one_minus_beta1, beta2, one_minus_beta2, eps,
-        neg_coef;
-    int32_t coupled_decay, decoupled_decay, rectified;
+    GradPrep prep;
+    Moments moments;
+    float eps, neg_coef;
+    int32_t rectified;
   };
 
   template <class G>
@@ -45,14 +46,8 @@ struct Radam : NoScalars {
     const double rho_inf = 2.0 / (1.0 - h.beta2) - 1.0;
     const double rho_t = rho_inf - 2.0 * t * std::pow(h.beta2, t) / bc2;
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
-    a.weight_decay = static_cast<float>(h.weight_decay);
-    a.param_scale = static_cast<float>(1.0 - h.lr * h.weight_decay);
-    a.coupled_decay = !h.decoupled_weight_decay && h.weight_decay != 0;
-    a.decoupled_decay = h.decoupled_weight_decay && h.weight_decay != 0;
-    a.one_minus_beta1 = static_cast<float>(1.0 - h.beta1);
-    a.beta2 = static_cast<float>(h.beta2);
-    a.one_minus_beta2 = static_cast<float>(1.0 - h.beta2);
+    a.prep = GradPrep::make(h.maximize, h.weight_decay, h.lr, h.decoupled_weight_decay);
+    a.moments = Moments::make(h.beta1, h.beta2);
     a.eps = static_cast<float>(h.eps);
     a.rectified = rho_t > 5.0;
     if (a.rectified) {

@@ -1,4 +1,5 @@
 // RMSprop kernel (see rmsprop.h for the math). Included per target.
+#include "kernels/common-inl.h"
 #include "kernels/rmsprop.h"
 
 namespace fastoptim {
@@ -7,21 +8,16 @@ namespace FO_TARGET {
 // Computes one RMSprop step in place: q.p and q.s = {square_avg, momentum_buffer, grad_avg}.
 template <class V>
 void rmsprop(const Rmsprop::Args& a, Ptrs q, int64_t n) {
-  const V gscale = V::set1(a.grad_scale), wd = V::set1(a.weight_decay);
-  const V alpha = V::set1(a.alpha), oma = V::set1(a.one_minus_alpha), eps = V::set1(a.eps);
-  const V mom = V::set1(a.momentum), neg_lr = V::set1(a.neg_lr);
+  const PreparedGrad<V> prep(a.prep);
+  const MomentsV<V> averages(a.averages);
+  const V eps = V::set1(a.eps), mom = V::set1(a.momentum), neg_lr = V::set1(a.neg_lr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p = V::load(q.p + i, lanes);
-    V g = V::load(q.g + i, lanes) * gscale;
-    if (a.weight_decay != 0.0f) g = mul_add(wd, p, g);
-    const V sq = mul_add(alpha, V::load(q.s[0] + i, lanes), oma * g * g);
-    sq.store(q.s[0] + i, lanes);
-    V var = sq;
+    V p, g;
+    prep.load(q, i, lanes, p, g);
+    V var = averages.second(q.s[0] + i, g, lanes);
     if (a.centered) {
-      V ga = V::load(q.s[2] + i, lanes);
-      ga = mul_add(oma, g - ga, ga);
-      ga.store(q.s[2] + i, lanes);
-      var = sq - ga * ga;
+      const V ga = averages.first(q.s[2] + i, g, lanes);
+      var = var - ga * ga;
     }
     const V avg = sqrt(var) + eps;
     if (a.use_momentum) {

@@ -20,7 +20,9 @@ struct Rmsprop : NoScalars {
     bool centered, maximize;
   };
   struct Args {
-    float grad_scale, weight_decay, alpha, one_minus_alpha, eps, momentum, neg_lr;
+    GradPrep prep;
+    Moments averages;  // of g (centered) and g^2, both with factor alpha
+    float eps, momentum, neg_lr;
     int32_t use_momentum, centered;
   };
 
@@ -41,10 +43,8 @@ struct Rmsprop : NoScalars {
   }
   static Args args(const Hyper& h, int64_t, double*) {
     Args a{};
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
-    a.weight_decay = static_cast<float>(h.weight_decay);
-    a.alpha = static_cast<float>(h.alpha);
-    a.one_minus_alpha = static_cast<float>(1.0 - h.alpha);
+    a.prep = GradPrep::make(h.maximize, h.weight_decay);
+    a.averages = Moments::make(h.alpha, h.alpha);
     a.eps = static_cast<float>(h.eps);
     a.momentum = static_cast<float>(h.momentum);
     a.neg_lr = static_cast<float>(-h.lr);

@@ -9,8 +9,8 @@
 //                                 two Args compare equal with memcmp)
 //   read(GroupReader&)            parses and validates Hyper; throws naming the bad argument
 //   needs_slot(Hyper, slot)       whether the kernel reads/writes state slot `slot`
-// Every rule whose kernel reads a gradient multiplies it by Args::grad_scale (the sign for
-// maximize, times the clipping coefficient of max_grad_norm) as it loads it.
+// Every rule whose kernel reads a gradient has Args::prep (a GradPrep) and applies it as it
+// loads the gradient.
 //   args(Hyper, step, scalars)    Args for step count `step` (1 on the first step); `scalars`
 //                                 points at the tensor's kScalars per-tensor float state values
 //                                 (kScalarNames, starting at kScalarInit), which args() advances
@@ -43,6 +43,37 @@ struct Ptrs {
 
 // Bounds a real hyperparameter must satisfy (all must also be finite, never NaN).
 enum class Bound { kAny, kNonNegative, kPositive, kUnit /* [0, 1) */, kClosedUnit /* [0, 1] */ };
+
+// How every gradient-reading rule prepares the gradient before its own math:
+//   g <- grad_scale * g     (-1 for maximize, times max_grad_norm's clipping coefficient)
+//   g <- g + wd * p         (L2 weight decay, "coupled"), or instead
+//   p <- p * (1 - lr * wd)  (decoupled weight decay: AdamW, NAdamW, RAdamW, Lion)
+struct GradPrep {
+  float grad_scale, weight_decay, param_scale;
+  int32_t coupled, decoupled;
+
+  static GradPrep make(bool maximize, double weight_decay = 0.0, double lr = 0.0,
+                       bool decoupled = false) {
+    GradPrep a{};
+    a.grad_scale = maximize ? -1.0f : 1.0f;
+    a.weight_decay = static_cast<float>(weight_decay);
+    a.param_scale = static_cast<float>(1.0 - lr * weight_decay);
+    a.coupled = !decoupled && weight_decay != 0;
+    a.decoupled = decoupled && weight_decay != 0;
+    return a;
+  }
+};
+
+// Exponential moving averages of g and g^2, the moments of the Adam family (and RMSprop's and
+// Adadelta's running averages):  m <- m + (1 - b1) (g - m),  v <- b2 v + (1 - b2) g^2.
+struct Moments {
+  float one_minus_beta1, beta2, one_minus_beta2;
+
+  static Moments make(double beta1, double beta2) {
+    return Moments{static_cast<float>(1.0 - beta1), static_cast<float>(beta2),
+                   static_cast<float>(1.0 - beta2)};
+  }
+};
 
 // Base of rules that keep no per-tensor scalar state.
 struct NoScalars {

@@ -18,7 +18,8 @@ struct Sgd : NoScalars {
     bool nesterov, maximize;
   };
   struct Args {
-    float neg_lr, momentum, one_minus_dampening, weight_decay, grad_scale;
+    GradPrep prep;
+    float neg_lr, momentum, one_minus_dampening;
     int32_t use_momentum, first, nesterov;
   };
 
@@ -41,8 +42,7 @@ struct Sgd : NoScalars {
     a.neg_lr = static_cast<float>(-h.lr);
     a.momentum = static_cast<float>(h.momentum);
     a.one_minus_dampening = static_cast<float>(1.0 - h.dampening);
-    a.weight_decay = static_cast<float>(h.weight_decay);
-    a.grad_scale = h.maximize ? -1.0f : 1.0f;
+    a.prep = GradPrep::make(h.maximize, h.weight_decay);
     a.use_momentum = h.momentum != 0;
     a.first = step == 1;
     a.nesterov = h.nesterov;
