@@ -1,124 +1,512 @@
-"""Train a small NumPy MLP with fastoptim: ``python -m fastoptim.demo``.
+"""Compare every fastoptim optimizer on one network: ``python -m fastoptim.demo``.
 
-A two-layer network classifies a synthetic three-arm spiral (no download needed). Forward and
-backward passes are plain NumPy that write the gradients straight into a FlatParams store, and
-each optimizer steps every parameter in one native call. Every optimizer starts from the same
-weights and sees the same batches; the table compares the final loss and accuracy and the share
-of the time spent in ``opt.step()``.
+The classic optimizer study: train the same small MLP with each rule (SGD, momentum, Nesterov,
+Adagrad, RMSprop, Adadelta, Adam, AMSGrad, AdamW, Adamax, NAdam, RAdam, Lion, proximal SGD and
+Adagrad, Lookahead) from the same initial weights on the same batches, and compare loss and
+accuracy per epoch, epochs to a target accuracy, time per epoch and the share of it spent in
+``opt.step()``. The data are scikit-learn's bundled 8x8 digits (no download), or MNIST /
+Fashion-MNIST IDX files with ``--data DIR``.
+
+Forward and backward passes are plain NumPy that write the gradients straight into a
+:class:`~fastoptim.FlatParams` store, so each optimizer steps every parameter in one native call.
+``--compare-numpy`` also trains with float32 NumPy versions of the rules
+(``fastoptim._numpy_rules``): the loss curves must agree to float32 rounding, and the step times
+give the speedup of the kernels. Results go to ``--out``: a figure (``curves.png``), the table
+(``results.md``) and everything measured (``results.json``).
+
+tqdm (progress bars), rich (table) and matplotlib (figure) are optional, and scikit-learn is
+needed only for digits: ``pip install "fastoptim[demo]"`` installs them all.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
+import math
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 import fastoptim as fo
+from fastoptim import _numpy_rules
+from fastoptim.idx import load_mnist
+
+INSTALL_HINT = 'pip install "fastoptim[demo]"'
 
 
-def spirals(n_per_class: int, classes: int, rng) -> tuple:
-    """Points on `classes` interleaved noisy spiral arms, labelled by arm."""
-    t = rng.uniform(0.0, 1.0, size=(classes, n_per_class))
-    angle = 4.0 * t + 2.0 * np.pi * np.arange(classes)[:, None] / classes
-    r = t + 0.05 * rng.standard_normal(t.shape)
-    x = np.stack([r * np.cos(angle), r * np.sin(angle)], axis=-1).reshape(-1, 2)
-    y = np.repeat(np.arange(classes), n_per_class)
-    return x.astype(np.float32), y
+@dataclass(frozen=True)
+class Rule:
+    """An optimizer of the study: ``build(lib, store, lr)`` makes it from ``lib``, which is
+    either ``fastoptim`` or ``fastoptim._numpy_rules`` (same class names and arguments)."""
+
+    name: str
+    # The usual value if it reaches 0.95 on digits within about 10 epochs, else the smallest
+    # such value of a short sweep (see the table of a default run).
+    lr: float
+    build: Callable
+    text: str  # the constructor, for --help
+
+
+RULES = {r.name: r for r in [
+    Rule("sgd", 0.2, lambda lib, s, lr: lib.SGD(s, lr=lr), "SGD"),
+    Rule("momentum", 0.05, lambda lib, s, lr: lib.SGD(s, lr=lr, momentum=0.9),
+         "SGD(momentum=0.9)"),
+    Rule("nesterov", 0.05, lambda lib, s, lr: lib.SGD(s, lr=lr, momentum=0.9, nesterov=True),
+         "SGD(momentum=0.9, nesterov=True)"),
+    Rule("adagrad", 0.05, lambda lib, s, lr: lib.Adagrad(s, lr=lr), "Adagrad"),
+    Rule("rmsprop", 1e-3, lambda lib, s, lr: lib.RMSprop(s, lr=lr), "RMSprop"),
+    Rule("adadelta", 1.0, lambda lib, s, lr: lib.Adadelta(s, lr=lr), "Adadelta"),
+    Rule("adam", 2e-3, lambda lib, s, lr: lib.Adam(s, lr=lr), "Adam"),
+    Rule("amsgrad", 2e-3, lambda lib, s, lr: lib.Adam(s, lr=lr, amsgrad=True),
+         "Adam(amsgrad=True)"),
+    Rule("adamw", 2e-3, lambda lib, s, lr: lib.AdamW(s, lr=lr), "AdamW(weight_decay=1e-2)"),
+    Rule("adamax", 5e-3, lambda lib, s, lr: lib.Adamax(s, lr=lr), "Adamax"),
+    Rule("nadam", 2e-3, lambda lib, s, lr: lib.NAdam(s, lr=lr), "NAdam"),
+    Rule("radam", 5e-3, lambda lib, s, lr: lib.RAdam(s, lr=lr), "RAdam"),
+    Rule("lion", 5e-4, lambda lib, s, lr: lib.Lion(s, lr=lr), "Lion"),
+    Rule("proximal-sgd", 0.2, lambda lib, s, lr: lib.ProximalSGD(s, lr=lr, l1=1e-4),
+         "ProximalSGD(l1=1e-4)"),
+    Rule("proximal-adagrad", 0.05, lambda lib, s, lr: lib.ProximalAdagrad(s, lr=lr, l1=1e-4),
+         "ProximalAdagrad(l1=1e-4)"),
+    Rule("lookahead", 2e-3,
+         lambda lib, s, lr: lib.Lookahead(lib.Adam(s, lr=lr), k=5, alpha=0.5),
+         "Lookahead(Adam, k=5, alpha=0.5)"),
+]}
+
+
+# ---- data ------------------------------------------------------------------------------------
+class Data(NamedTuple):
+    """A classification dataset: training and validation rows (float32) and labels (int)."""
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+    @property
+    def classes(self) -> int:
+        return int(max(self.y.max(), self.y_val.max())) + 1
+
+
+def digits(seed: int) -> Data:
+    """scikit-learn's bundled 8x8 digits, pixels scaled to [0, 1], split 80/20 at random."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise SystemExit("error: the digits dataset needs scikit-learn "
+                         f"({INSTALL_HINT}), or pass --data DIR with MNIST IDX files") from None
+    bunch = load_digits()
+    x, y = (bunch.data / 16.0).astype(np.float32), bunch.target.astype(np.int64)
+    order = np.random.default_rng(seed).permutation(len(y))
+    val, train = order[: len(y) // 5], order[len(y) // 5 :]
+    return Data("digits", x[train], y[train], x[val], y[val])
+
+
+def idx_dataset(directory: str) -> Data:
+    """MNIST-style IDX files: train-* for training, t10k-* for validation."""
+    try:
+        x, y, x_val, y_val = load_mnist(directory)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"error: --data: {e}") from None
+    return Data(f"IDX files in {directory}", x, y, x_val, y_val)
+
+
+# ---- the network -----------------------------------------------------------------------------
+def initial_weights(sizes: tuple, seed: int) -> list:
+    """W1, b1, W2, b2 for tanh layers: normal weights scaled by 1/sqrt(fan-in), zero biases."""
+    d_in, hidden, d_out = sizes
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((d_in, hidden)) / np.sqrt(d_in), np.zeros(hidden),
+            rng.standard_normal((hidden, d_out)) / np.sqrt(hidden), np.zeros(d_out)]
 
 
 class MLP:
     """x -> tanh(x W1 + b1) -> softmax(h W2 + b2), parameters and gradients in a FlatParams."""
 
-    def __init__(self, sizes, rng):
-        d_in, d_hidden, d_out = sizes
-        self.store = fo.FlatParams([
-            rng.standard_normal((d_in, d_hidden)) / np.sqrt(d_in), np.zeros(d_hidden),
-            rng.standard_normal((d_hidden, d_out)) / np.sqrt(d_hidden), np.zeros(d_out),
-        ])
+    def __init__(self, weights: list):
+        self.store = fo.FlatParams(weights)
 
-    def loss_and_grads(self, x, y):
-        """Mean cross-entropy; writes d(loss)/d(param) into the store's grads."""
+    def _forward(self, x):
+        """(hidden activations, log-probabilities of the classes)."""
         W1, b1, W2, b2 = self.store.params
-        gW1, gb1, gW2, gb2 = self.store.grads
         h = np.tanh(x @ W1 + b1)
-        logits = h @ W2 + b2
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        loss = -np.log(p[np.arange(len(y)), y] + 1e-12).mean()
-        d = p
+        z = h @ W2 + b2
+        z -= z.max(axis=1, keepdims=True)
+        return h, z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def compute_grads(self, x, y) -> None:
+        """Writes d(mean cross-entropy)/d(param) into the store's gradient views."""
+        W2 = self.store.params[2]
+        gW1, gb1, gW2, gb2 = self.store.grads
+        h, logp = self._forward(x)
+        d = np.exp(logp)  # softmax - one-hot, over the batch size
         d[np.arange(len(y)), y] -= 1.0
         d /= len(y)
         np.matmul(h.T, d, out=gW2)
         np.sum(d, axis=0, out=gb2)
-        dh = (d @ W2.T) * (1.0 - h * h)
+        dh = d @ W2.T
+        dh *= 1.0 - h * h
         np.matmul(x.T, dh, out=gW1)
         np.sum(dh, axis=0, out=gb1)
-        return float(loss)
 
-    def accuracy(self, x, y):
-        W1, b1, W2, b2 = self.store.params
-        return float(((np.tanh(x @ W1 + b1) @ W2 + b2).argmax(axis=1) == y).mean())
-
-
-OPTIMIZERS = {
-    "sgd": lambda ps: fo.SGD(ps, lr=0.5),
-    "momentum": lambda ps: fo.SGD(ps, lr=0.1, momentum=0.9),
-    "nesterov": lambda ps: fo.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
-    "adam": lambda ps: fo.Adam(ps, lr=1e-2),
-    "adamw": lambda ps: fo.AdamW(ps, lr=1e-2, weight_decay=1e-2),
-    "amsgrad": lambda ps: fo.Adam(ps, lr=1e-2, amsgrad=True),
-}
+    def evaluate(self, x, y) -> tuple:
+        """(mean cross-entropy, accuracy) on x, y."""
+        _, logp = self._forward(x)
+        return float(-logp[np.arange(len(y)), y].mean()), float((logp.argmax(axis=1) == y).mean())
 
 
-def train(name, args, data):
-    x, y, xv, yv = data
-    rng = np.random.default_rng(args.seed)
-    model = MLP((2, args.hidden, 3), rng)  # same seed: same initial weights for every optimizer
-    opt = OPTIMIZERS[name](model.store)
-    order = np.random.default_rng(args.seed + 1)
-    step_time, t0, losses = 0.0, time.perf_counter(), []
-    for _ in range(args.epochs):
-        perm = order.permutation(len(y))
-        epoch_loss = 0.0
-        for s in range(0, len(y), args.batch_size):
-            idx = perm[s : s + args.batch_size]
-            epoch_loss += model.loss_and_grads(x[idx], y[idx]) * len(idx)
+# ---- training --------------------------------------------------------------------------------
+class Progress:
+    """A tqdm bar over the epochs of one run; without tqdm, one line when the run ends."""
+
+    def __init__(self, label: str, epochs: int, bar: bool):
+        self.label = label
+        self.bar = None
+        if bar:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=epochs, desc=label, unit="epoch")
+        self.last = ""
+
+    def update(self, loss: float, acc: float) -> None:
+        self.last = f"loss {loss:.4f}, val acc {acc:.3f}"
+        if self.bar is not None:
+            self.bar.set_postfix_str(self.last, refresh=False)
+            self.bar.update()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        else:
+            print(f"{self.label}: {self.last}", flush=True)
+
+
+def train(optimizer, model: MLP, data: Data, orders: list, batch_size: int,
+          progress: Progress) -> dict:
+    """Trains `model` one epoch per batch order; returns the curves (entry 0: before training),
+    the seconds spent training, and the seconds of each ``optimizer.step()``."""
+    history = {"train_loss": [], "train_acc": [], "val_loss": [], "val_acc": []}
+
+    def record():
+        for split, (x, y) in (("train", (data.x, data.y)), ("val", (data.x_val, data.y_val))):
+            loss, acc = model.evaluate(x, y)
+            history[f"{split}_loss"].append(loss)
+            history[f"{split}_acc"].append(acc)
+
+    record()
+    train_s, step_s = 0.0, []
+    for order in orders:
+        start = time.perf_counter()
+        for i in range(0, len(order), batch_size):
+            batch = order[i : i + batch_size]
+            model.compute_grads(data.x[batch], data.y[batch])
             t = time.perf_counter()
-            opt.step()
-            step_time += time.perf_counter() - t
-        losses.append(epoch_loss / len(y))
-    total = time.perf_counter() - t0
-    return dict(name=name, loss=losses[-1], train_acc=model.accuracy(x, y),
-                val_acc=model.accuracy(xv, yv), seconds=total, step_share=step_time / total)
+            optimizer.step()
+            step_s.append(time.perf_counter() - t)
+        train_s += time.perf_counter() - start
+        record()
+        progress.update(history["train_loss"][-1], history["val_acc"][-1])
+    progress.close()
+    return {"history": history, "train_s": train_s, "step_s": step_s}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m fastoptim.demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--optimizers", default=",".join(OPTIMIZERS),
-                    help="comma-separated, from: " + ", ".join(OPTIMIZERS))
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--seed", type=int, default=0)
+def summarize(name: str, lr: float, run: dict, target: float) -> dict:
+    """The table's row for one run (final metrics, epochs to `target`, timings) plus curves.
+
+    The step time is the median over steps: a step takes microseconds, so one preemption on a
+    busy machine would otherwise dominate the mean.
+    """
+    h = run["history"]
+    epochs = len(h["val_acc"]) - 1
+    reached = [e for e in range(1, epochs + 1) if h["val_acc"][e] >= target]
+    return {
+        "name": name, "lr": lr,
+        **{key: values[-1] for key, values in h.items()},
+        "epochs_to_target": reached[0] if reached else None,
+        "ms_per_epoch": 1e3 * run["train_s"] / epochs,
+        "step_us": 1e6 * float(np.median(run["step_s"])),
+        "step_share": sum(run["step_s"]) / run["train_s"],
+        "history": h,
+    }
+
+
+def compare(result: dict, numpy_run: dict) -> dict:
+    """NumPy's step time, the kernels' speedup, and how far apart the loss curves are."""
+    diffs, rels = [], []
+    for key in ("train_loss", "val_loss"):
+        a, b = np.array(result["history"][key]), np.array(numpy_run["history"][key])
+        diffs.append(np.abs(a - b).max())
+        rels.append((np.abs(a - b) / np.abs(b)).max())
+    numpy_step_us = 1e6 * float(np.median(numpy_run["step_s"]))
+    return {"step_us": numpy_step_us, "speedup": numpy_step_us / result["step_us"],
+            "max_abs_loss_diff": float(max(diffs)), "max_rel_loss_diff": float(max(rels)),
+            "history": numpy_run["history"]}
+
+
+# ---- output ----------------------------------------------------------------------------------
+def table(results: list, target: float) -> tuple:
+    """(headers, rows of strings) of the summary table; headers break in two lines, to keep the
+    table narrow in a terminal."""
+    headers = ["optimizer", "lr", "train\nloss", "train\nacc", "val\nloss", "val\nacc",
+               f"epochs to\n{target:g}", "ms per\nepoch", "step\nµs", "in\nstep"]
+    numpy = "numpy" in results[0]
+    if numpy:
+        headers += ["numpy\nstep µs", "speed-\nup", "max Δ\nloss"]
+    rows = []
+    for r in results:
+        row = [r["name"], f"{r['lr']:g}", f"{r['train_loss']:.4f}", f"{r['train_acc']:.3f}",
+               f"{r['val_loss']:.4f}", f"{r['val_acc']:.3f}",
+               "-" if r["epochs_to_target"] is None else str(r["epochs_to_target"]),
+               f"{r['ms_per_epoch']:.1f}", f"{r['step_us']:.1f}", f"{r['step_share']:.0%}"]
+        if numpy:
+            n = r["numpy"]
+            row += [f"{n['step_us']:.1f}", f"{n['speedup']:.1f}x",
+                    f"{n['max_abs_loss_diff']:.1e}"]
+        rows.append(row)
+    return headers, rows
+
+
+def markdown(headers: list, rows: list) -> str:
+    """A GitHub markdown table, numbers right-aligned."""
+    lines = ["| " + " | ".join(h.replace("-\n", "").replace("\n", " ") for h in headers) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(headers) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def print_table(headers: list, rows: list, use_rich: bool) -> None:
+    """The table with rich, or as markdown."""
+    if not use_rich:
+        print("\n" + markdown(headers, rows))
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD)
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in rows:
+        t.add_row(*row)
+    # At its natural width, even where the terminal is narrower: wrapped lines beat cut numbers.
+    console = Console()
+    natural = console.measure(t, options=console.options.update_width(1000)).maximum
+    console.width = max(console.width, natural)
+    console.print(t, crop=False)
+
+
+def save_figure(path: Path, results: list, title: str, target: float) -> None:
+    """Training loss (log scale) and validation accuracy (zoomed on `target`) per epoch, one
+    line per optimizer.
+
+    Drawn on a bare ``Figure`` (Agg), not pyplot: no GUI backend, no global state.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(13, 5), layout="constrained")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    for i, r in enumerate(results):
+        style = {"color": f"C{i % 10}", "linestyle": "-" if i < 10 else "--", "label": r["name"]}
+        epochs = range(len(r["history"]["train_loss"]))
+        ax_loss.plot(epochs, r["history"]["train_loss"], **style)
+        ax_acc.plot(epochs, r["history"]["val_acc"], **style)
+    ax_loss.set(yscale="log", xlabel="epoch", ylabel="training loss (cross-entropy)")
+    ax_acc.axhline(target, color="gray", linestyle=":", linewidth=1)
+    ax_acc.set(xlabel="epoch", ylabel="validation accuracy", ylim=(max(0.0, target - 0.15), 1.0))
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlim(0, len(results[0]["history"]["train_loss"]) - 1)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside right center")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported (the demo does without tqdm, rich and matplotlib)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+# ---- command line ----------------------------------------------------------------------------
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {value}")
+    return value
+
+
+def parse_optimizers(text: str) -> list:
+    """The names in a comma-separated --optimizers value, checked."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        if name not in RULES:
+            raise ValueError(f"--optimizers: unknown optimizer {name!r} "
+                             f"(choose from {', '.join(RULES)})")
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"--optimizers: each optimizer once, at least one (got {text!r})")
+    return names
+
+
+def parse_lrs(values: list) -> dict:
+    """{optimizer: learning rate} from --lr values like ``adam=1e-3,sgd=0.1`` (repeatable)."""
+    lrs = {}
+    for pair in (p.strip() for v in values for p in v.split(",") if p.strip()):
+        name, sep, text = (s.strip() for s in pair.partition("="))
+        if not sep:
+            raise ValueError(f"--lr {pair!r}: expected NAME=VALUE, e.g. adam=1e-3")
+        if name not in RULES:
+            raise ValueError(f"--lr {pair!r}: unknown optimizer {name!r} "
+                             f"(choose from {', '.join(RULES)})")
+        try:
+            lr = float(text)
+        except ValueError:
+            raise ValueError(f"--lr {pair!r}: {text!r} is not a number") from None
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"--lr {pair!r}: the learning rate must be a positive number")
+        lrs[name] = lr
+    return lrs
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m fastoptim.demo", description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="optimizers, their default learning rates, and what they run:\n" + "\n".join(
+            f"  {r.name:<17} lr={r.lr:<7g} {r.text}" for r in RULES.values()))
+    ap.add_argument("--optimizers", default=",".join(RULES),
+                    help="comma-separated names, run in this order (default: all)")
+    ap.add_argument("--lr", action="append", default=[], metavar="NAME=LR[,NAME=LR...]",
+                    help="override learning rates, e.g. --lr adam=3e-3,sgd=0.2 (repeatable)")
+    ap.add_argument("--data", metavar="DIR",
+                    help="train on MNIST-style IDX files in DIR (train-*/t10k-*, optionally "
+                         ".gz) instead of scikit-learn's digits")
+    ap.add_argument("--epochs", type=positive_int, default=20)
+    ap.add_argument("--batch-size", type=positive_int, default=64)
+    ap.add_argument("--hidden", type=positive_int, default=128, help="hidden units")
+    ap.add_argument("--target", type=fraction, default=0.95,
+                    help="validation accuracy for the 'epochs to' column (default 0.95)")
+    ap.add_argument("--threads", type=positive_int, help="fastoptim kernel threads")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the split, the initial weights and the batch order")
+    ap.add_argument("--compare-numpy", action="store_true",
+                    help="also train with pure-NumPy rules: step speedup, loss curve agreement")
+    ap.add_argument("--out", default="fastoptim-demo", type=Path,
+                    help="folder for curves.png, results.md, results.json "
+                         "(default ./fastoptim-demo)")
+    return ap
+
+
+def parse_args(argv) -> tuple:
+    """(args, optimizer names to run, {name: learning rate}); usage errors exit with a message."""
+    ap = parser()
     args = ap.parse_args(argv)
+    try:
+        names = parse_optimizers(args.optimizers)
+        lrs = {name: RULES[name].lr for name in names} | parse_lrs(args.lr)
+    except ValueError as e:
+        ap.error(str(e))
+    return args, names, lrs
+
+
+def warm_up(model: MLP, data: Data, batch_size: int) -> None:
+    """One untimed pass of forward/backward, so that the first optimizer's timings are not
+    inflated by cold caches and BLAS start-up."""
+    for i in range(0, len(data.y), batch_size):
+        model.compute_grads(data.x[i : i + batch_size], data.y[i : i + batch_size])
+
+
+def run_study(names: list, lrs: dict, data: Data, weights: list, args, bars: bool) -> list:
+    """Trains an MLP from `weights` with each optimizer (and, with --compare-numpy, with its
+    NumPy twin), all over the same batch orders; returns one summary per optimizer."""
+    rng = np.random.default_rng(args.seed + 1)
+    orders = [rng.permutation(len(data.y)) for _ in range(args.epochs)]
+    warm_up(MLP(weights), data, args.batch_size)
+    width = max(map(len, names)) + (len(" (numpy)") if args.compare_numpy else 0)
+    results = []
+    for name in names:
+        rule, lr = RULES[name], lrs[name]
+        model = MLP(weights)
+        run = train(rule.build(fo, model.store, lr), model, data, orders, args.batch_size,
+                    Progress(f"{name:<{width}}", args.epochs, bars))
+        result = summarize(name, lr, run, args.target)
+        if args.compare_numpy:
+            model = MLP(weights)
+            run = train(rule.build(_numpy_rules, model.store, lr), model, data, orders,
+                        args.batch_size,
+                        Progress(f"{name + ' (numpy)':<{width}}", args.epochs, bars))
+            result["numpy"] = compare(result, run)
+        results.append(result)
+    return results
+
+
+def print_numpy_summary(results: list) -> None:
+    """One line: the worst loss-curve disagreement and the range of step speedups."""
+    worst = max(results, key=lambda r: r["numpy"]["max_rel_loss_diff"])
+    speedups = [r["numpy"]["speedup"] for r in results]
+    print(f"NumPy rules vs fastoptim: loss curves agree to "
+          f"{worst['numpy']['max_rel_loss_diff']:.1e} relative at worst ({worst['name']}); "
+          f"optimizer step {min(speedups):.1f}x to {max(speedups):.1f}x faster with fastoptim")
+
+
+def main(argv=None) -> dict:
+    """Runs the study, prints the table and writes the results; returns results.json's content."""
+    args, names, lrs = parse_args(argv)
+    have = {m: installed(m) for m in ("tqdm", "rich", "matplotlib")}
     if args.threads:
         fo.set_num_threads(args.threads)
-    rng = np.random.default_rng(args.seed)
-    x, y = spirals(1000, 3, rng)
-    xv, yv = spirals(300, 3, rng)
-    print(f"fastoptim {fo.__version__} on {fo.cpu_target()}, {fo.get_num_threads()} threads; "
-          f"spirals: {len(y)} train / {len(yv)} validation points, MLP 2-{args.hidden}-3")
-    print(f"{'optimizer':<10} {'loss':>8} {'train acc':>10} {'val acc':>8} {'time s':>7} "
-          f"{'in step':>8}")
-    for name in args.optimizers.split(","):
-        if name not in OPTIMIZERS:
-            ap.error(f"unknown optimizer {name!r}")
-        r = train(name, args, (x, y, xv, yv))
-        print(f"{r['name']:<10} {r['loss']:8.4f} {r['train_acc']:10.3f} {r['val_acc']:8.3f} "
-              f"{r['seconds']:7.2f} {r['step_share']:8.1%}")
+    data = idx_dataset(args.data) if args.data else digits(args.seed)
+    sizes = (data.x.shape[1], args.hidden, data.classes)
+    config = {
+        "fastoptim": fo.__version__, "cpu_target": fo.cpu_target(),
+        "threads": fo.get_num_threads(), "data": data.label, "train_rows": len(data.y),
+        "validation_rows": len(data.y_val), "mlp": "-".join(map(str, sizes)) + " (tanh)",
+        "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+        "target": args.target,
+    }
+    setup = (f"{data.label}: {len(data.y)} train / {len(data.y_val)} validation rows, "
+             f"MLP {config['mlp']}, batch {args.batch_size}, {args.epochs} epoch"
+             + ("s" if args.epochs > 1 else ""))
+    threads = f"{config['threads']} thread" + ("s" if config["threads"] > 1 else "")
+    title = f"fastoptim {config['fastoptim']} ({config['cpu_target']}, {threads}) on {setup}"
+    print(title, flush=True)
+    missing = [m for m, ok in have.items() if not ok]
+    if missing:
+        print(f"note: {', '.join(missing)} not installed: plain output"
+              f"{'' if have['matplotlib'] else ', no figure'} ({INSTALL_HINT})", flush=True)
+
+    results = run_study(names, lrs, data, initial_weights(sizes, args.seed), args, have["tqdm"])
+    headers, rows = table(results, args.target)
+    print_table(headers, rows, have["rich"])
+    if args.compare_numpy:
+        print_numpy_summary(results)
+
+    report = {"config": config, "results": results}
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = [args.out / "results.md", args.out / "results.json"]
+    written[0].write_text(f"{title}\n\n{markdown(headers, rows)}")
+    written[1].write_text(json.dumps(report, indent=1) + "\n")
+    if have["matplotlib"]:
+        written.append(args.out / "curves.png")
+        save_figure(written[-1], results, f"fastoptim on {setup}", args.target)
+    print("wrote " + ", ".join(map(str, written)))
+    return report
 
 
 if __name__ == "__main__":
