@@ -33,6 +33,8 @@ struct KernelSlot {
 template <class... Rules>
 struct KernelTable : KernelSlot<Rules>... {
   const char* name = nullptr;
+  // Whether any of x[0..n) is NaN or infinite.
+  bool (*any_nonfinite)(const float* x, int64_t n) = nullptr;
   template <class Rule>
   KernelFn<Rule> get() const { return KernelSlot<Rule>::fn; }
   template <class Rule>

@@ -178,6 +178,25 @@ double clip_coefficient(double max_norm, double total_norm) {
   return coef < 1.0f ? coef : (coef != coef ? coef : 1.0f);
 }
 
+// Index of the first run holding a NaN or Inf, or -1. Blocks of each run are scanned in
+// parallel with the active target's kernel.
+int64_t first_nonfinite(const std::vector<Run>& runs) {
+  constexpr int64_t kScanBlock = int64_t{1} << 14;
+  std::vector<std::pair<size_t, Run>> blocks;
+  for (size_t r = 0; r < runs.size(); ++r)
+    for (int64_t off = 0; off < runs[r].second; off += kScanBlock)
+      blocks.push_back({r, Run(runs[r].first + off, std::min(kScanBlock, runs[r].second - off))});
+  std::vector<char> bad(blocks.size(), 0);
+  const auto scan = active_kernels().any_nonfinite;
+  parallel_ranges(static_cast<int64_t>(blocks.size()) * kAlign, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin / kAlign; b < end / kAlign; ++b)
+      bad[b] = scan(blocks[b].second.first, blocks[b].second.second);
+  }, kScanBlock / kAlign / 4);  // a read-only scan is ~4x cheaper per element than an update
+  for (size_t b = 0; b < blocks.size(); ++b)
+    if (bad[b]) return static_cast<int64_t>(blocks[b].first);
+  return -1;
+}
+
 // One contiguous run of elements that share kernel Args: a tensor, or several tensors adjacent
 // in every buffer (the flat store) merged into one.
 struct Span {
@@ -284,11 +303,15 @@ class Plan {
 
     // 4. With max_grad_norm: one reading pass for the global norm of this step's gradients;
     // the kernels then scale each gradient as they load it (two passes in all, not three).
+    std::vector<Run> runs;
+    std::vector<size_t> run_tensor;
+    for (size_t i = 0; i < tensors_.size(); ++i)
+      if (grad_ptrs_[i]) {
+        runs.emplace_back(grad_ptrs_[i], tensors_[i].n);
+        run_tensor.push_back(i);
+      }
     double grad_scale = 1.0;
     if (max_grad_norm_ >= 0) {
-      std::vector<Run> runs;
-      for (size_t i = 0; i < tensors_.size(); ++i)
-        if (grad_ptrs_[i]) runs.emplace_back(grad_ptrs_[i], tensors_[i].n);
       {
         py::gil_scoped_release nogil;
         last_grad_norm_ = static_cast<float>(norm(runs, 2.0));
@@ -296,7 +319,30 @@ class Plan {
       grad_scale = clip_coefficient(max_grad_norm_, last_grad_norm_);
     }
 
-    // 5. Nothing can fail from here on. Kernel arguments per tensor (scalars in double, rounded
+    // 5. nonfinite="skip"/"raise": a NaN or Inf anywhere stops the step before anything is
+    // written. A finite clipping norm proves every gradient finite; otherwise one read-only
+    // pass over the gradients decides (and finds the first offending parameter).
+    if (nonfinite_ != Nonfinite::kPropagate &&
+        !(max_grad_norm_ >= 0 && std::isfinite(last_grad_norm_))) {
+      int64_t bad;
+      {
+        py::gil_scoped_release nogil;
+        bad = first_nonfinite(runs);
+      }
+      if (bad >= 0) {
+        if (nonfinite_ == Nonfinite::kSkip) {
+          ++skipped_steps_;
+          return;
+        }
+        const std::string msg = std::string(Rule::kName) + ".step(): grads[" +
+                                std::to_string(run_tensor[bad]) +
+                                "] contains NaN or Inf (nonfinite=\"raise\"); nothing was changed";
+        PyErr_SetString(PyExc_FloatingPointError, msg.c_str());
+        throw py::error_already_set();
+      }
+    }
+
+    // 6. Nothing can fail from here on. Kernel arguments per tensor (scalars in double, rounded
     // to float32; per-tensor scalar state advanced), merged into spans; step counts committed.
     spans_.clear();
     args_.clear();
@@ -347,6 +393,23 @@ class Plan {
   }
   // The global gradient norm of the last step (before clipping), if clipping is on.
   double last_grad_norm() const { return last_grad_norm_; }
+
+  // What a step does with NaN or Inf gradients: "propagate" (as torch), "skip" or "raise".
+  void set_nonfinite(const std::string& mode) {
+    if (mode == "propagate") nonfinite_ = Nonfinite::kPropagate;
+    else if (mode == "skip") nonfinite_ = Nonfinite::kSkip;
+    else if (mode == "raise") nonfinite_ = Nonfinite::kRaise;
+    else
+      throw py::value_error("Invalid nonfinite: '" + mode +
+                            "' (must be 'propagate', 'skip' or 'raise')");
+  }
+  std::string nonfinite() const {
+    return nonfinite_ == Nonfinite::kSkip    ? "skip"
+           : nonfinite_ == Nonfinite::kRaise ? "raise"
+                                             : "propagate";
+  }
+  int64_t skipped_steps() const { return skipped_steps_; }
+  void set_skipped_steps(int64_t n) { skipped_steps_ = n; }
 
  private:
   struct Tensor {
@@ -446,6 +509,8 @@ class Plan {
   std::vector<Span> spans_;
   std::atomic<bool> busy_{false};
   double max_grad_norm_ = -1.0;  // < 0: off
+  enum class Nonfinite { kPropagate, kSkip, kRaise } nonfinite_ = Nonfinite::kPropagate;
+  int64_t skipped_steps_ = 0;
   double last_grad_norm_ = std::nan("");
 };
 
@@ -574,6 +639,8 @@ void bind_plan(py::module_& m, const char* name) {
       .def("__len__", &P::size)
       .def_property("max_grad_norm", &P::max_grad_norm, &P::set_max_grad_norm)
       .def_property_readonly("last_grad_norm", &P::last_grad_norm)
+      .def_property("nonfinite", &P::nonfinite, &P::set_nonfinite)
+      .def_property("skipped_steps", &P::skipped_steps, &P::set_skipped_steps)
       .def_static("validate", &P::validate, py::arg("group"), py::arg("index") = 0)
       .def_static(
           "needed_slots",

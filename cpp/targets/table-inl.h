@@ -7,6 +7,7 @@
 #include "kernels/adam-inl.h"
 #include "kernels/adamax-inl.h"
 #include "kernels/ema-inl.h"
+#include "kernels/finite-inl.h"
 #include "kernels/lion-inl.h"
 #include "kernels/lookahead-inl.h"
 #include "kernels/nadam-inl.h"
@@ -23,6 +24,7 @@ const Kernels* table() {
   static const Kernels k = [] {
     Kernels t;
     t.name = FO_TARGET_NAME;
+    t.any_nonfinite = &any_nonfinite<Vec>;
     t.set<Sgd>(&sgd<Vec>);
     t.set<Adam>(&adam<Vec>);
     t.set<Adagrad>(&adagrad<Vec>);

@@ -32,8 +32,10 @@ class Adagrad(Optimizer):
     _native = _core.Adagrad
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
-                 eps=1e-10, *, maximize=False, max_grad_norm=None):
+                 eps=1e-10, *, maximize=False, max_grad_norm=None,
+                 nonfinite="propagate"):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize),
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm,
+                         nonfinite=nonfinite)

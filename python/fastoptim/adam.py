@@ -40,11 +40,13 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, maximize=False, decoupled_weight_decay=False,
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 nonfinite="propagate"):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
                                       decoupled_weight_decay=decoupled_weight_decay),
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm,
+                         nonfinite=nonfinite)
 
 
 class AdamW(Adam):
@@ -56,7 +58,9 @@ class AdamW(Adam):
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-                 amsgrad=False, *, maximize=False, max_grad_norm=None):
+                 amsgrad=False, *, maximize=False, max_grad_norm=None,
+                 nonfinite="propagate"):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm,
+                         nonfinite=nonfinite)

@@ -24,7 +24,9 @@ class Lion(Optimizer):
 
     _native = _core.Lion
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, *, maximize=False, max_grad_norm=None):
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, *, maximize=False, max_grad_norm=None,
+                 nonfinite="propagate"):
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
                                       maximize=maximize),
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm,
+                         nonfinite=nonfinite)

@@ -32,9 +32,11 @@ class NAdam(Optimizer):
     _native = _core.NAdam
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 momentum_decay=4e-3, decoupled_weight_decay=False, *, maximize=False, max_grad_norm=None):
+                 momentum_decay=4e-3, decoupled_weight_decay=False, *, maximize=False, max_grad_norm=None,
+                 nonfinite="propagate"):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize),
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm,
+                         nonfinite=nonfinite)

@@ -56,9 +56,10 @@ class Optimizer:
     #: they hold an array, and a loaded entry without "step" counts as stepped if it has one.
     _step_in_state = True
 
-    def __init__(self, params, defaults: dict, max_grad_norm=None):
+    def __init__(self, params, defaults: dict, max_grad_norm=None, nonfinite="propagate"):
         self.defaults = dict(defaults)
         self._max_grad_norm = None
+        self._nonfinite = "propagate"
         self.param_groups: list = []
         self._params: list = []
         self._steps = np.zeros(0, dtype=np.int64)
@@ -76,6 +77,7 @@ class Optimizer:
         for g in groups:
             self.add_param_group(g)
         self.max_grad_norm = max_grad_norm
+        self.nonfinite = nonfinite
 
     # ---- param groups -------------------------------------------------------------------
     def add_param_group(self, param_group: dict) -> None:
@@ -150,6 +152,9 @@ class Optimizer:
         plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads,
                             list(new_scalars.values()))
         plan.max_grad_norm = self._max_grad_norm
+        plan.nonfinite = self._nonfinite
+        if self._plan is not None:
+            plan.skipped_steps = self._plan.skipped_steps
         self.param_groups[:] = groups
         self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
         self._scalars = new_scalars
@@ -174,6 +179,31 @@ class Optimizer:
     def last_grad_norm(self) -> float:
         """The global gradient norm of the last step, before clipping (NaN without clipping)."""
         return self._plan.last_grad_norm
+
+    # ---- non-finite gradients -----------------------------------------------------------
+    @property
+    def nonfinite(self) -> str:
+        """What a step does when a gradient holds NaN or Inf.
+
+        ``"propagate"`` (default, as torch): the update runs and the NaN spreads.
+        ``"skip"``: nothing changes (parameters, state, step counts) and ``skipped_steps``
+        counts it. ``"raise"``: ``FloatingPointError`` naming the first such gradient, nothing
+        changed. The check reads the gradients once before any write; with ``max_grad_norm``
+        the clipping norm doubles as the check.
+        """
+        return self._nonfinite
+
+    @nonfinite.setter
+    def nonfinite(self, mode) -> None:
+        if not isinstance(mode, str):
+            raise TypeError(f"nonfinite must be a string, got {type(mode).__name__}")
+        self._plan.nonfinite = mode  # validates
+        self._nonfinite = mode
+
+    @property
+    def skipped_steps(self) -> int:
+        """How many steps nonfinite="skip" has skipped."""
+        return self._plan.skipped_steps
 
     # ---- stepping -----------------------------------------------------------------------
     def step(self, grads=None) -> None:

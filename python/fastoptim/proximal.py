@@ -23,9 +23,11 @@ class ProximalSGD(Optimizer):
 
     _native = _core.ProximalSGD
 
-    def __init__(self, params, lr=1e-3, l1=0.0, l2=0.0, *, maximize=False, max_grad_norm=None):
+    def __init__(self, params, lr=1e-3, l1=0.0, l2=0.0, *, maximize=False, max_grad_norm=None,
+                 nonfinite="propagate"):
         super().__init__(params, dict(lr=lr, l1=l1, l2=l2, maximize=maximize),
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm,
+                         nonfinite=nonfinite)
 
 
 class ProximalAdagrad(Optimizer):
@@ -45,8 +47,10 @@ class ProximalAdagrad(Optimizer):
     _native = _core.ProximalAdagrad
 
     def __init__(self, params, lr=1e-2, l1=0.0, l2=0.0, initial_accumulator_value=0.1, *,
-                 maximize=False, max_grad_norm=None):
+                 maximize=False, max_grad_norm=None,
+                 nonfinite="propagate"):
         super().__init__(params, dict(lr=lr, l1=l1, l2=l2,
                                       initial_accumulator_value=initial_accumulator_value,
                                       maximize=maximize),
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm,
+                         nonfinite=nonfinite)

@@ -31,7 +31,9 @@ class RMSprop(Optimizer):
     _native = _core.RMSprop
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, *, maximize=False, max_grad_norm=None):
+                 centered=False, *, maximize=False, max_grad_norm=None,
+                 nonfinite="propagate"):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize),
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm,
+                         nonfinite=nonfinite)

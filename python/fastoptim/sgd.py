@@ -35,8 +35,10 @@ class SGD(Optimizer):
     _step_in_state = False
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-                 *, maximize=False, max_grad_norm=None):
+                 *, maximize=False, max_grad_norm=None,
+                 nonfinite="propagate"):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize),
-                         max_grad_norm=max_grad_norm)
+                         max_grad_norm=max_grad_norm,
+                         nonfinite=nonfinite)
