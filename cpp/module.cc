@@ -448,9 +448,21 @@ class Plan {
       py::handle o = seq[i];
       if (o.is_none()) continue;
       const std::string what = "grads[" + std::to_string(i) + "]";
-      if (!py::isinstance<py::array>(o))
-        throw py::type_error(what + " must be a numpy.ndarray of float32, got " + type_name(o));
-      py::array g = py::reinterpret_borrow<py::array>(o);
+      py::array g;
+      if (py::isinstance<py::array>(o)) {
+        g = py::reinterpret_borrow<py::array>(o);  // arrays must already be float32
+      } else {
+        // Python numbers, lists, NumPy scalars: read as float32, as torch.tensor would.
+        static py::object asarray = py::module_::import("numpy").attr("asarray");
+        static py::object float32 = py::module_::import("numpy").attr("float32");
+        try {
+          g = asarray(o, float32);
+        } catch (py::error_already_set&) {
+          throw py::type_error(what + " must be a float32 array (or numbers), got " +
+                               type_name(o));
+        }
+        copies.push_back(g);
+      }
       if (!is_float32(g))
         throw py::type_error(what + " must have dtype float32 (native byte order), got " +
                              std::string(py::str(g.dtype())));

@@ -177,7 +177,8 @@ def test_hyperparameter_numpy_scalars_are_accepted():
     (lambda gs: [gs[0], gs[1].reshape(1, 5), gs[2]], ValueError, r"grads\[1\] has shape"),
     (lambda gs: [gs[0], gs[1], gs[2].astype(np.float64)], TypeError, r"grads\[2\].*float32"),
     (lambda gs: [gs[0], gs[1], gs[2].astype(np.int64)], TypeError, r"grads\[2\].*float32"),
-    (lambda gs: [gs[0], gs[1].tolist(), gs[2]], TypeError, r"grads\[1\] must be a numpy"),
+    (lambda gs: [gs[0], ["a"] * 5, gs[2]], TypeError, r"grads\[1\] must be a float32"),
+    (lambda gs: [gs[0], gs[1].tolist()[:4], gs[2]], ValueError, r"grads\[1\] has shape"),
     (lambda gs: gs[0], TypeError, "list or tuple"),
     (lambda gs: {0: gs[0]}, TypeError, "list or tuple"),
 ])
@@ -187,6 +188,14 @@ def test_bad_grads_change_nothing(make, err, match):
     with pytest.raises(err, match=match):
         opt.step(make([g * 5 for g in grads]))
     assert_unchanged(opt, ps, snap)
+
+
+def test_grads_as_python_numbers_are_read_as_float32():
+    p = np.zeros((2, 2), np.float32)
+    q = np.zeros((), np.float32)
+    fo.SGD([p, q], lr=1.0).step([[[1.0, 2.0], [3.0, 4.0]], np.float64(0.5)])
+    np.testing.assert_array_equal(p, [[-1, -2], [-3, -4]])
+    assert q == -0.5
 
 
 def test_strided_grads_are_read_correctly():
@@ -215,6 +224,7 @@ def bad_state_dicts():
         (edit(lambda sd: sd["state"][2].pop("step")), ValueError, "no 'step'"),
         (edit(lambda sd: sd["state"][2].update(step=-1)), ValueError, "step"),
         (edit(lambda sd: sd["state"][2].update(step="three")), TypeError, "step"),
+        (edit(lambda sd: sd["state"][2].update(step=1e30)), ValueError, "step"),  # fuzz find
         (edit(lambda sd: sd["state"][2].update(momentum_buffer=np.zeros((2, 2, 2)))),
          ValueError, "unknown key 'momentum_buffer'"),
         (edit(lambda sd: sd["state"].update({7: sd["state"][0]})), ValueError, "out of range"),

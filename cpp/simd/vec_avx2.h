@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "simd/lanes.h"
+#include "simd/prefetch.h"
 
 namespace fastoptim {
 namespace FO_TARGET {
@@ -17,7 +18,10 @@ struct Vec {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(t.count), iota);
   }
   static Vec set1(float x) { return {_mm256_set1_ps(x)}; }
-  static Vec load(const float* p, Full) { return {_mm256_loadu_ps(p)}; }
+  static Vec load(const float* p, Full) {
+    prefetch_ahead(p);
+    return {_mm256_loadu_ps(p)};
+  }
   static Vec load(const float* p, Tail t) { return {_mm256_maskload_ps(p, tail_mask(t))}; }
   void store(float* p, Full) const { _mm256_storeu_ps(p, v); }
   void store(float* p, Tail t) const { _mm256_maskstore_ps(p, tail_mask(t), v); }

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "simd/lanes.h"
+#include "simd/prefetch.h"
 
 namespace fastoptim {
 namespace FO_TARGET {
@@ -15,7 +16,10 @@ struct Vec {
 
   static __mmask16 tail_mask(Tail t) { return static_cast<__mmask16>((1u << t.count) - 1u); }
   static Vec set1(float x) { return {_mm512_set1_ps(x)}; }
-  static Vec load(const float* p, Full) { return {_mm512_loadu_ps(p)}; }
+  static Vec load(const float* p, Full) {
+    prefetch_ahead(p);
+    return {_mm512_loadu_ps(p)};
+  }
   static Vec load(const float* p, Tail t) { return {_mm512_maskz_loadu_ps(tail_mask(t), p)}; }
   void store(float* p, Full) const { _mm512_storeu_ps(p, v); }
   void store(float* p, Tail t) const { _mm512_mask_storeu_ps(p, tail_mask(t), v); }

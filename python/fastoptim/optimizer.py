@@ -237,7 +237,10 @@ class Optimizer:
         """State of parameter i (live views), or None if it has none (as in torch)."""
         if self._steps[i] == 0:
             return None
-        names = self._native.needed_slots(self.param_groups[self._group_of(i)])
+        try:
+            names = self._native.needed_slots(self.param_groups[self._group_of(i)])
+        except (TypeError, ValueError, KeyError):  # the group holds an invalid value just now
+            names = list(self._states)
         if not names and not self._step_in_state:
             return None
         entry = {"step": int(self._steps[i])}
@@ -363,8 +366,8 @@ def _step_count(value, key) -> int:
     except (TypeError, ValueError):
         raise TypeError(f"state_dict['state'][{key!r}]['step'] must be a number, "
                         f"got {type(value).__name__}") from None
-    if not np.isfinite(f) or f < 0 or f != int(f):
-        raise ValueError(f"state_dict['state'][{key!r}]['step'] must be a non-negative integer, got {value!r}")
+    if not np.isfinite(f) or f < 0 or f != int(f) or f >= 2**53:
+        raise ValueError(f"state_dict['state'][{key!r}]['step'] must be an integer in [0, 2**53), got {value!r}")
     return int(f)
 
 
