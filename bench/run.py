@@ -297,7 +297,7 @@ def other_cores(a, b):
 WAITED = {"s": 0.0}  # total time spent waiting for quiet, against cfg.wait_budget_s
 
 
-def wait_quiet(cfg):
+def wait_quiet(cfg, allowed):
     """Waits until other processes use < cfg.quiet_cores for 0.5 s: at most cfg.max_wait_s,
     and at most what is left of the run's total waiting budget cfg.wait_budget_s."""
     t0 = time.perf_counter()
@@ -307,38 +307,51 @@ def wait_quiet(cfg):
             a = cpu_snapshot()
             time.sleep(0.25)
             load = other_cores(a, cpu_snapshot())
-            if load < cfg.quiet_cores or time.perf_counter() - t0 > limit:
+            if load < allowed or time.perf_counter() - t0 > limit:
                 return load
     finally:
         WAITED["s"] += time.perf_counter() - t0
 
 
-def measure(contenders, cfg):
+def measure(contenders, cfg, threads=None):
     """Median seconds per call of each contender (see measure_once); retried when disturbed.
 
     The machine is shared: before each attempt we wait for other processes to go quiet, and
-    during it we record the CPU that others used in each repetition. Repetitions during which
-    others used >= cfg.quiet_cores are dropped when at least cfg.min_clean remain; otherwise
-    the case is re-run (up to cfg.retries times) and the attempt with most clean reps is kept.
+    during it we record the CPU that others used in each repetition. A repetition is disturbed
+    when others used more than the cores the case leaves idle plus cfg.quiet_cores (a 1-thread
+    case on 2 cores tolerates 1.15 cores of others). A contender's samples from disturbed
+    repetitions are dropped when at least
+    cfg.min_clean clean ones remain; otherwise the case counts as disturbed and is re-run (up to
+    cfg.retries times, unless an attempt took longer than cfg.max_retry_s) and the attempt with
+    the most clean repetitions is kept.
     """
+    idle = 0 if threads is None else max(0, (os.cpu_count() or 1) - threads)
+    allowed = cfg.quiet_cores + idle
     best = None
     for attempt in range(cfg.retries + 1):
-        wait_quiet(cfg)
-        res = measure_once(contenders, cfg)
+        wait_quiet(cfg, allowed)
+        t0 = time.perf_counter()
+        res = measure_once(contenders, cfg, allowed)
+        res["allowed_other_cores"] = allowed
         res["attempt"] = attempt
-        if best is None or res["clean_reps"] > best["clean_reps"]:
+        key = (not res["disturbed"], res["clean_reps"] / res["reps"])
+        if best is None or key > (not best["disturbed"], best["clean_reps"] / best["reps"]):
             best = res
-        if res["clean_reps"] >= cfg.min_clean or WAITED["s"] >= cfg.wait_budget_s:
+        if (not res["disturbed"] or WAITED["s"] >= cfg.wait_budget_s
+                or time.perf_counter() - t0 > cfg.max_retry_s):
             break
     return best
 
 
-def measure_once(contenders, cfg):
+def measure_once(contenders, cfg, allowed):
     """Median seconds per call of each contender.
 
-    Each contender is warmed up, then the number of calls per timed batch is set so a batch
-    lasts ~cfg.batch_s; repetitions interleave the contenders (round robin, the order rotated
+    Each contender is warmed up; a timed batch is consecutive steps until cfg.batch_s has passed
+    (or, with cfg.count_batches, a number of steps calibrated to last ~cfg.batch_s); repetitions interleave the contenders (round robin, the order rotated
     each repetition) and the median over repetitions of (batch time / calls) is kept.
+    Contenders slower than cfg.slow_s per step (NumPy and torch's unfused steps at 2^26) take
+    part in every stride-th repetition only, so that they get about cfg.min_reps samples while
+    the fast ones get as many repetitions as the budget allows.
     """
     names = list(contenders)
     inner, per_call = {}, {}
@@ -362,31 +375,53 @@ def measure_once(contenders, cfg):
                 break
         per_call[name] = best
         inner[name] = max(1, round(cfg.batch_s / per_call[name]))
-    rep_s = sum(inner[n] * per_call[n] for n in names)
+    slow = {n for n in names if per_call[n] > cfg.slow_s}
+    rep_s = sum(inner[n] * per_call[n] for n in names if n not in slow)
     reps = int(min(cfg.max_reps, max(cfg.min_reps, cfg.budget_s // max(rep_s, 1e-9))))
-    samples = {n: [] for n in names}
+    stride = max(1, reps // cfg.min_reps) if slow else 1
+    samples = {n: [] for n in names}  # (repetition, seconds per call)
     others = []
     gc.collect()
     gc.disable()
+    clock, batch_s = time.perf_counter, cfg.batch_s
     try:
         for r in range(reps):
+            active = [n for n in names if n not in slow or r % stride == 0]
             snap = cpu_snapshot()
-            for k in range(len(names)):
-                name = names[(k + r) % len(names)]
-                fn, calls = contenders[name], inner[name]
-                t0 = time.perf_counter()
-                for _ in range(calls):
-                    fn()
-                samples[name].append((time.perf_counter() - t0) / calls)
+            for k in range(len(active)):
+                name = active[(k + r) % len(active)]
+                fn = contenders[name]
+                if cfg.count_batches:
+                    calls = inner[name]
+                    t0 = clock()
+                    for _ in range(calls):
+                        fn()
+                    el = clock() - t0
+                else:  # time-based: a stall cannot make the batch short
+                    calls, t0 = 0, clock()
+                    while True:
+                        fn()
+                        calls += 1
+                        el = clock() - t0
+                        if el >= batch_s:
+                            break
+                samples[name].append((r, el / calls, calls))
             others.append(other_cores(snap, cpu_snapshot()))
     finally:
         gc.enable()
-    clean = [i for i, o in enumerate(others) if o < cfg.quiet_cores]
-    use = clean if len(clean) >= cfg.min_clean else list(range(reps))
-    return dict(
-        per={n: dict(median_s=statistics.median(samples[n][i] for i in use),
-                     calls_per_rep=inner[n], samples_s=samples[n]) for n in names},
-        reps=reps, clean_reps=len(clean), used_reps=use, other_cores=others)
+    clean = {i for i, o in enumerate(others) if o < allowed}
+    per, disturbed = {}, False
+    for n in names:
+        good = [s for r, s, _ in samples[n] if r in clean]
+        need = min(cfg.min_clean, len(samples[n]))
+        if len(good) < need:
+            good, disturbed = [s for _, s, _ in samples[n]], True
+        per[n] = dict(median_s=statistics.median(good), calls_per_rep=inner[n],
+                      samples_s=[s for _, s, _ in samples[n]],
+                      sample_reps=[r for r, _, _ in samples[n]],
+                      sample_calls=[c for _, _, c in samples[n]], used_samples=len(good))
+    return dict(per=per, reps=reps, clean_reps=len(clean), disturbed=disturbed,
+                slow=sorted(slow), stride=stride, other_cores=others)
 
 
 def set_threads(n):
@@ -460,6 +495,15 @@ def machine_info():
                 info["mem_gib"] = round(int(line.split()[1]) / 2 ** 20, 1)
     except OSError:
         pass
+    try:  # which fastoptim build ran: the source checkout's commit and the native module's mtime
+        repo = Path(__file__).resolve().parent.parent
+        head = os.popen(f"git -C '{repo}' rev-parse --short HEAD 2>/dev/null").read().strip()
+        dirty = os.popen(f"git -C '{repo}' status --porcelain -- cpp python 2>/dev/null").read()
+        info["git_head"] = head + ("+dirty(cpp/python)" if dirty.strip() else "")
+        info["core_built"] = datetime.datetime.fromtimestamp(
+            os.path.getmtime(_core.__file__)).astimezone().isoformat(timespec="seconds")
+    except OSError:
+        pass
     try:
         out = os.popen("lscpu 2>/dev/null").read()
         for line in out.splitlines():
@@ -497,7 +541,9 @@ def render(doc):
     out.append(f"{m['date']} · {m['cpu']} ({m['cores']} cores, L2 {m.get('l2_cache', '?')}, "
                f"L3 {m.get('l3_cache', '?')}, {m.get('mem_gib', '?')} GiB) · fastoptim "
                f"{m['fastoptim']} target `{m['cpu_target']}` · torch {m['torch']} · numpy "
-               f"{m['numpy']} · Python {m['python']}")
+               f"{m['numpy']} · Python {m['python']}"
+               + (f" · checkout {m['git_head']}, _core built {m['core_built']}"
+                  if "git_head" in m else ""))
     out.append("")
     cfg = doc["config"]
     out.append(f"Mode `{cfg['mode']}` · command `{cfg['command']}` · total {doc['runtime_s']:.0f} s "
@@ -580,27 +626,32 @@ def render(doc):
         out.append("")
     out.append("Method: contenders of a case share the p and g buffers (each has its own state), "
                "are warmed up, then timed in round-robin repetitions (order rotated each "
-               "repetition), each a batch of consecutive steps lasting ~"
-               f"{cfg['batch_s'] * 1000:.0f} ms (or one step if longer); the median over "
-               "repetitions is reported. Sizes up to 2^20 (and the model, 16 MiB per array) fit "
+               "repetition), each a batch of consecutive steps until "
+               f"{cfg['batch_s'] * 1000:.0f} ms have passed (one step if longer); the median over "
+               "repetitions is reported; contenders slower than "
+               f"{cfg['slow_s']} s per step run in every k-th repetition only (≥ {cfg['min_reps']} "
+               "samples). Sizes up to 2^20 (and the model, 16 MiB per array) fit "
                "in L3 here and are measured cache-warm; 2^26 (256 MiB per array) is DRAM-bound. "
                "Raw medians and samples: results.json. The machine is shared: each case waits for "
-               f"other processes to go quiet (< {cfg['quiet_cores']} cores), the CPU others use is "
-               "recorded per repetition, disturbed repetitions are dropped when at least "
+               "other processes to go quiet, the CPU others use is recorded per repetition "
+               "(disturbed: more than the cores the case leaves idle + "
+               f"{cfg['quiet_cores']}), disturbed repetitions are dropped when at least "
                f"{cfg['min_clean']} clean ones remain, else the case is re-run (up to "
                f"{cfg['retries']} times).")
     out.append("")
     nd = sum(1 for c in res + doc.get("latency", []) if c["disturbed"])
-    out.append(f"† disturbed: fewer than {cfg['min_clean']} repetitions free of other processes' "
-               f"CPU use even after retries (median over all repetitions shown). Rows marked: {nd}.")
+    out.append(f"† disturbed: some contender had fewer than {cfg['min_clean']} repetitions free of "
+               "other processes' CPU use, even after retries (its median over all repetitions is "
+               f"shown). Rows marked: {nd}.")
     out.append("")
     return "\n".join(out)
 
 
 def run_stats(meas, cfg):
     return dict(reps=meas["reps"], clean_reps=meas["clean_reps"], attempt=meas["attempt"],
-                disturbed=meas["clean_reps"] < cfg.min_clean,
+                disturbed=meas["disturbed"], slow=meas["slow"], slow_stride=meas["stride"],
                 max_other_cores=max(meas["other_cores"]),
+                allowed_other_cores=meas["allowed_other_cores"],
                 median_other_cores=statistics.median(meas["other_cores"]),
                 other_cores_per_rep=meas["other_cores"])
 
@@ -657,6 +708,7 @@ def main(argv=None):
         pass
     cfg = Cfg()
     cfg.quiet_cores = args.quiet
+    cfg.slow_s, cfg.max_retry_s, cfg.count_batches = 0.25, 60.0, False
     if args.quick:
         cfg.warmup, cfg.calib_s, cfg.batch_s, cfg.min_reps, cfg.max_reps = 1, 0.001, 0.005, 3, 9
         cfg.budget_s = 0.5 if args.budget is None else args.budget
@@ -695,14 +747,15 @@ def main(argv=None):
                 set_threads(t)
                 c = {k: v for k, v in contenders.items() if t == np_threads or k not in NUMPY}
                 t0 = time.perf_counter()
-                meas = measure(c, cfg)
+                meas = measure(c, cfg, t)
                 per = meas["per"]
                 gelem = {k: n / v["median_s"] / 1e9 for k, v in per.items()}
                 row = dict(rule=rule, case=case, n=n, n_tensors=ntens, threads=t,
                            median_s={k: v["median_s"] for k, v in per.items()},
                            gelem_s=gelem, ratios=ratios(gelem), **run_stats(meas, cfg),
-                           calls_per_rep={k: v["calls_per_rep"] for k, v in per.items()},
-                           samples_s={k: v["samples_s"] for k, v in per.items()})
+                           samples_s={k: v["samples_s"] for k, v in per.items()},
+                           sample_calls={k: v["sample_calls"] for k, v in per.items()},
+                           sample_reps={k: v["sample_reps"] for k, v in per.items()})
                 results.append(row)
                 print(f"{rule:4s} {size_label(row):28s} {t} thr: fo flat {gelem['fo_flat']:.2f} "
                       f"Gelem/s = {row['ratios']['flat_pct_ceiling']:.0f}% of ceiling, "
@@ -729,9 +782,10 @@ def main(argv=None):
             lcfg.min_reps, lcfg.max_reps = (9, 21) if args.quick else (51, 201)
             lcfg.budget_s = 0.3 if args.quick else 2.0
             lcfg.min_clean = 5 if args.quick else 25
+            lcfg.count_batches = True  # ~1 us steps: no clock read per step
             for t in threads:
                 set_threads(t)
-                meas = measure(c, lcfg)
+                meas = measure(c, lcfg, t)
                 latency.append(dict(rule=rule, threads=t,
                                     us={k: v["median_s"] * 1e6 for k, v in meas["per"].items()},
                                     **run_stats(meas, lcfg),
@@ -750,6 +804,7 @@ def main(argv=None):
                     budget_s=cfg.budget_s, min_reps=cfg.min_reps, max_reps=cfg.max_reps,
                     quiet_cores=cfg.quiet_cores, min_clean=cfg.min_clean, retries=cfg.retries,
                     max_wait_s=cfg.max_wait_s, wait_budget_s=cfg.wait_budget_s,
+                    slow_s=cfg.slow_s, max_retry_s=cfg.max_retry_s,
                     model_shapes=[list(s) for s in model_shapes()]),
         results=results, latency=latency,
         runtime_s=time.perf_counter() - start, waited_for_quiet_s=WAITED["s"],

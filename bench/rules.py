@@ -1,0 +1,194 @@
+"""Every update rule at memory scale: fastoptim against its own bandwidth ceiling and torch.
+
+    python bench/rules.py            # 2**26 elements, 1 and 2 threads, ~6 minutes
+    python bench/rules.py --quick    # smoke test
+
+For each element-wise rule (and the options that change its memory traffic), one flat tensor
+of --size elements: fastoptim's step, the bandwidth ceiling for that rule's own traffic
+(``_core.Traffic`` with the same state arrays: reads p, g and the state, writes p and the
+state, no arithmetic), ``torch.optim``'s default (for-loop) step and its fused CPU kernel where
+torch has one. Also the cost of ``nonfinite="skip"`` over the default. Timing, interleaving and
+the guard against other processes are bench/run.py's (``measure``). Writes rules.md and
+rules.json to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import fastoptim as fo
+from fastoptim import _core
+from fastoptim.flat import aligned_zeros
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import fill_random, machine_info, measure, set_threads  # noqa: E402
+
+# name: (fastoptim factory, torch factory (None: not in torch), number of state arrays)
+RULES = {
+    "SGD": (lambda p: fo.SGD(p, lr=1e-3), lambda p, **k: torch.optim.SGD(p, lr=1e-3, **k), 0),
+    "SGD momentum": (lambda p: fo.SGD(p, lr=1e-3, momentum=0.9),
+                     lambda p, **k: torch.optim.SGD(p, lr=1e-3, momentum=0.9, **k), 1),
+    "Adam": (lambda p: fo.Adam(p), lambda p, **k: torch.optim.Adam(p, **k), 2),
+    "AMSGrad": (lambda p: fo.Adam(p, amsgrad=True),
+                lambda p, **k: torch.optim.Adam(p, amsgrad=True, **k), 3),
+    "AdamW": (lambda p: fo.AdamW(p), lambda p, **k: torch.optim.AdamW(p, **k), 2),
+    "Adagrad": (lambda p: fo.Adagrad(p), lambda p, **k: torch.optim.Adagrad(p, **k), 1),
+    "RMSprop": (lambda p: fo.RMSprop(p), lambda p, **k: torch.optim.RMSprop(p, **k), 1),
+    "RMSprop centered+momentum": (
+        lambda p: fo.RMSprop(p, centered=True, momentum=0.9),
+        lambda p, **k: torch.optim.RMSprop(p, centered=True, momentum=0.9, **k), 3),
+    "Adadelta": (lambda p: fo.Adadelta(p), lambda p, **k: torch.optim.Adadelta(p, **k), 2),
+    "Adamax": (lambda p: fo.Adamax(p), lambda p, **k: torch.optim.Adamax(p, **k), 2),
+    "NAdam": (lambda p: fo.NAdam(p), lambda p, **k: torch.optim.NAdam(p, **k), 2),
+    "RAdam": (lambda p: fo.RAdam(p), lambda p, **k: torch.optim.RAdam(p, **k), 2),
+    "Lion": (lambda p: fo.Lion(p), None, 1),
+    "ProximalSGD": (lambda p: fo.ProximalSGD(p, l1=1e-4), None, 0),
+    "ProximalAdagrad": (lambda p: fo.ProximalAdagrad(p, l1=1e-4), None, 1),
+}
+
+
+def traffic_bytes(slots: int) -> int:
+    """Bytes per element: read p, g and each state array; write p and each state array."""
+    return 4 * (2 + slots) + 4 * (1 + slots)
+
+
+def contenders(name, p, g):
+    fo_make, torch_make, slots = RULES[name]
+    opt = fo_make([p])
+    c = {"fastoptim": lambda: opt.step([g])}
+    ceil = _core.Traffic([{}], [p], [0], [[aligned_zeros(p.size)] if k < slots else None
+                                          for k in range(3)], np.zeros(1, np.int64), None)
+    c["ceiling"] = lambda: ceil.step([g])
+    if torch_make is not None:
+        t = torch.from_numpy(p).requires_grad_(True)
+        t.grad = torch.from_numpy(g)
+        c["torch default"] = torch_make([t], foreach=False).step
+        try:
+            fused = torch_make([t], fused=True)
+            fused.step()
+            c["torch fused"] = fused.step
+        except (RuntimeError, TypeError, ValueError):
+            pass  # torch has no fused CPU kernel for this rule
+    return c
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--size", type=int, default=None, help="log2 of the elements (default 26)")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    args = ap.parse_args(argv)
+
+    class Cfg:
+        pass
+    cfg = Cfg()
+    cfg.quiet_cores, cfg.slow_s, cfg.max_retry_s, cfg.count_batches = 0.15, 0.25, 60.0, False
+    if args.quick:
+        cfg.warmup, cfg.calib_s, cfg.batch_s, cfg.min_reps, cfg.max_reps = 1, 0.001, 0.005, 3, 7
+        cfg.budget_s, cfg.min_clean, cfg.retries, cfg.max_wait_s = 0.3, 2, 0, 2.0
+        cfg.wait_budget_s = 10.0
+    else:
+        cfg.warmup, cfg.calib_s, cfg.batch_s, cfg.min_reps, cfg.max_reps = 1, 0.01, 0.05, 5, 15
+        cfg.budget_s, cfg.min_clean, cfg.retries, cfg.max_wait_s = 2.5, 3, 1, 10.0
+        cfg.wait_budget_s = 90.0
+    log2n = args.size or (16 if args.quick else 26)
+    n = 2**log2n
+    threads = [int(t) for t in args.threads.split(",")]
+    start = time.perf_counter()
+    info = machine_info()
+    rng = np.random.default_rng(0)
+    p, g = aligned_zeros(n), aligned_zeros(n)
+    rows = []
+    for name in RULES:
+        fill_random([p], rng)
+        fill_random([g], rng, 1e-2)
+        c = contenders(name, p, g)
+        for t in threads:
+            set_threads(t)
+            meas = measure(c, cfg, t)
+            med = {k: v["median_s"] for k, v in meas["per"].items()}
+            row = dict(rule=name, threads=t, n=n, bytes_per_elem=traffic_bytes(RULES[name][2]),
+                       median_s=med, gelem_s={k: n / s / 1e9 for k, s in med.items()},
+                       pct_ceiling=100 * med["ceiling"] / med["fastoptim"],
+                       vs_torch_default=med.get("torch default", np.nan) / med["fastoptim"],
+                       vs_torch_fused=med.get("torch fused", np.nan) / med["fastoptim"],
+                       disturbed=meas["disturbed"])
+            rows.append(row)
+            print(f"{name:26s} {t} thr: {row['gelem_s']['fastoptim']:.2f} Gelem/s = "
+                  f"{row['pct_ceiling']:.0f}% of ceiling, {row['vs_torch_default']:.1f}x torch "
+                  f"default, {row['vs_torch_fused']:.2f}x torch fused", file=sys.stderr)
+        del c
+        gc.collect()
+
+    # nonfinite="skip" against the default, same data (no NaN: the step goes through).
+    skip_rows = []
+    for name, make in (("Adam", lambda s: fo.Adam([p], nonfinite=s)),
+                       ("SGD momentum", lambda s: fo.SGD([p], lr=1e-3, momentum=0.9,
+                                                         nonfinite=s))):
+        opts = {s: make(s) for s in ("propagate", "skip")}
+        c = {s: (lambda o=o: o.step([g])) for s, o in opts.items()}
+        for t in threads:
+            set_threads(t)
+            meas = measure(c, cfg, t)
+            med = {k: v["median_s"] for k, v in meas["per"].items()}
+            skip_rows.append(dict(rule=name, threads=t, overhead_pct=100 * (med["skip"] /
+                                  med["propagate"] - 1), disturbed=meas["disturbed"]))
+            print(f"skip overhead {name} {t} thr: {skip_rows[-1]['overhead_pct']:+.1f}%",
+                  file=sys.stderr)
+        del c, opts
+
+    info["seconds"] = round(time.perf_counter() - start)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "rules.json"), "w") as f:
+        json.dump(dict(machine=info, size=n, rows=rows, skip=skip_rows), f, indent=1)
+    md = render(info, n, rows, skip_rows, threads,
+                "python bench/rules.py" + (" --quick" if args.quick else ""))
+    with open(os.path.join(args.out, "rules.md"), "w") as f:
+        f.write(md)
+    print(md)
+
+
+def render(info, n, rows, skip_rows, threads, command):
+    out = [f"# Every rule at 2^{n.bit_length() - 1} elements",
+           "",
+           f"`{command}` · {info['date']} · {info['cpu']} ({info['cores']} cores) · target "
+           f"`{info['cpu_target']}` · torch {info['torch']} · {info['seconds']} s",
+           "",
+           "Gelem/s of one step (median), % of the bandwidth ceiling measured for the rule's own "
+           "traffic at the same size and threads, and fastoptim's speedup over torch.optim's "
+           "default (for-loop) step and its fused CPU kernel (— where torch has none). † marks "
+           "a row measured while other processes were busy.",
+           ""]
+    head = "| rule | B/elem |" + "".join(f" {t} thr Gelem/s | % ceil | × torch default | "
+                                        f"× torch fused |" for t in threads)
+    out += [head, "|" + "---|" * (2 + 4 * len(threads))]
+    for name in RULES:
+        cells = [name, str(traffic_bytes(RULES[name][2]))]
+        for t in threads:
+            r = next(r for r in rows if r["rule"] == name and r["threads"] == t)
+            dag = "†" if r["disturbed"] else ""
+            fmt = lambda x, s="×": "—" if not np.isfinite(x) else f"{x:.2f}{s}"  # noqa: E731
+            cells += [f"{r['gelem_s']['fastoptim']:.2f}{dag}", f"{r['pct_ceiling']:.0f}%",
+                      fmt(r["vs_torch_default"]), fmt(r["vs_torch_fused"])]
+        out.append("| " + " | ".join(cells) + " |")
+    out += ["", "Cost of `nonfinite=\"skip\"` (a read-only finiteness pass over the gradients "
+            "before the update) over the default, gradients finite:", "",
+            "| rule | threads | overhead |", "|---|--:|--:|"]
+    for r in skip_rows:
+        out.append(f"| {r['rule']} | {r['threads']} | {r['overhead_pct']:+.1f}%"
+                   f"{'†' if r['disturbed'] else ''} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    main()
