@@ -30,7 +30,9 @@ closed form at every step (not chainable), as in torch.
 
 To resume from a checkpoint, build the optimizer and the scheduler as for a fresh run, then
 load the optimizer's state dict and the scheduler's (construction writes the lr, so it comes
-first, as torch advises). ``last_epoch >= 0`` needs ``initial_lr`` already in the groups.
+first, as torch advises); or, torch's other idiom, load the optimizer's state dict (its groups
+keep ``initial_lr``) and construct the scheduler with ``last_epoch``. ``last_epoch >= 0``
+needs ``initial_lr`` in the groups.
 
 Differences from torch: no deprecated ``step(epoch)`` argument, no ``verbose``, no public
 ``get_lr()``, no CyclicLR; arguments are validated (ValueError/TypeError naming the argument,
