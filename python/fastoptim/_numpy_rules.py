@@ -58,6 +58,19 @@ class _Rule:
             return self.g
         return self.g + weight_decay * self.p
 
+    def _adam_grad_and_moments(self) -> np.ndarray:
+        """The Adam family's common start: weight decay (decoupled: p <- p (1 - lr wd), else
+        coupled), then exp_avg and exp_avg_sq updated in place; returns the gradient used."""
+        if self.decoupled:
+            self.p *= 1.0 - self.lr * self.weight_decay
+            g = self.g
+        else:
+            g = self._decayed_grad(self.weight_decay)
+        b1, b2 = self.betas
+        self._lerp(self.exp_avg, g, 1.0 - b1)
+        self._ema_sq(self.exp_avg_sq, g, b2)
+        return g
+
     def _lerp(self, m: np.ndarray, g: np.ndarray, w: float) -> None:
         """m <- m + w * (g - m), in place (uses the scratch buffer)."""
         np.subtract(g, m, out=self._tmp)
@@ -191,13 +204,7 @@ class Adam(_Rule):
 
     def _update(self, t):
         b1, b2 = self.betas
-        if self.decoupled:
-            self.p *= 1.0 - self.lr * self.weight_decay
-            g = self.g
-        else:
-            g = self._decayed_grad(self.weight_decay)
-        self._lerp(self.exp_avg, g, 1.0 - b1)
-        self._ema_sq(self.exp_avg_sq, g, b2)
+        self._adam_grad_and_moments()
         v = self.exp_avg_sq
         if self.amsgrad:
             np.maximum(self.max_exp_avg_sq, v, out=self.max_exp_avg_sq)
@@ -255,17 +262,11 @@ class NAdam(_Rule):
 
     def _update(self, t):
         b1, b2 = self.betas
-        if self.decoupled:
-            self.p *= 1.0 - self.lr * self.weight_decay
-            g = self.g
-        else:
-            g = self._decayed_grad(self.weight_decay)
+        g = self._adam_grad_and_moments()
         mu = b1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
         mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
         self.mu_product = np.float32(float(self.mu_product) * mu)
         prod = float(self.mu_product)
-        self._lerp(self.exp_avg, g, 1.0 - b1)
-        self._ema_sq(self.exp_avg_sq, g, b2)
         denom = self._denom
         np.divide(self.exp_avg_sq, 1.0 - b2**t, out=denom)
         np.sqrt(denom, out=denom)
@@ -291,13 +292,7 @@ class RAdam(_Rule):
 
     def _update(self, t):
         b1, b2 = self.betas
-        if self.decoupled:
-            self.p *= 1.0 - self.lr * self.weight_decay
-            g = self.g
-        else:
-            g = self._decayed_grad(self.weight_decay)
-        self._lerp(self.exp_avg, g, 1.0 - b1)
-        self._ema_sq(self.exp_avg_sq, g, b2)
+        self._adam_grad_and_moments()
         bc1, bc2 = 1.0 - b1**t, 1.0 - b2**t
         rho_inf = 2.0 / (1.0 - b2) - 1.0
         rho_t = rho_inf - 2.0 * t * b2**t / bc2

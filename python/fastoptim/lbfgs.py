@@ -130,7 +130,10 @@ class LBFGS:
 
     def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7,
                  tolerance_change=1e-9, history_size=100, line_search_fn=None):
-        plist = list(params.params) if isinstance(params, FlatParams) else _param_list(params, "params")
+        if isinstance(params, FlatParams):
+            plist = list(params.params)
+        else:
+            plist = _param_list(params, "params")
         if plist and isinstance(plist[0], Mapping):
             if len(plist) != 1:
                 raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
@@ -172,8 +175,9 @@ class LBFGS:
             raise TypeError("LBFGS closure must return (loss, grads) unless the parameters live "
                             "in a fastoptim.FlatParams store")
         if not isinstance(grads, (list, tuple)) or len(grads) != len(self._params):
-            raise ValueError(f"LBFGS closure returned {len(grads) if isinstance(grads, (list, tuple)) else 'no list of'} "
-                             f"grads for {len(self._params)} parameters")
+            got = len(grads) if isinstance(grads, (list, tuple)) else "no list of"
+            raise ValueError(f"LBFGS closure returned {got} grads for {len(self._params)} "
+                             "parameters")
         flat = []
         for i, (g, p) in enumerate(zip(grads, self._params)):
             if g is None:
@@ -183,7 +187,8 @@ class LBFGS:
             if g.dtype != np.float32:
                 raise TypeError(f"grads[{i}] must have dtype float32, got {g.dtype}")
             if g.shape != p.shape:
-                raise ValueError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape {p.shape}")
+                raise ValueError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape "
+                                 f"{p.shape}")
             flat.append(g.ravel())
         return float(loss), np.concatenate(flat) if flat else np.zeros(0, np.float32)
 
@@ -258,7 +263,7 @@ class LBFGS:
             if line_search_fn == "strong_wolfe":
                 x_init = [p.copy() for p in self._params]
                 loss, flat_grad, t, ls_func_evals = _strong_wolfe(
-                    lambda step: self._directional_evaluate(closure, x_init, step, d),
+                    lambda step, x=x_init, d=d: self._directional_evaluate(closure, x, step, d),
                     t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)
                 self._add(t, d)
                 opt_cond = np.abs(flat_grad).max() <= tolerance_grad

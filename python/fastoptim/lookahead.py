@@ -133,8 +133,9 @@ class Lookahead:
             raise ValueError(f"Lookahead state_dict counter must be an int >= 0, got {counter!r}")
         slow = la.get("slow")
         if not isinstance(slow, (list, tuple)) or len(slow) != len(self._slow):
-            raise ValueError(f"Lookahead state_dict has {len(slow) if isinstance(slow, (list, tuple)) else 'no'} "
-                             f"slow weights, expected {len(self._slow)}")
+            got = len(slow) if isinstance(slow, (list, tuple)) else "no"
+            raise ValueError(f"Lookahead state_dict has {got} slow weights, expected "
+                             f"{len(self._slow)}")
         arrays = []
         for i, (s, mine) in enumerate(zip(slow, self._slow)):
             a = np.asarray(s)

@@ -286,12 +286,15 @@ class Optimizer:
                 or "param_groups" not in state_dict:
             raise ValueError("state_dict must be a dict with 'state' and 'param_groups'")
         saved_groups = state_dict["param_groups"]
-        if not isinstance(saved_groups, (list, tuple)) or len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"state_dict has {len(saved_groups) if isinstance(saved_groups, (list, tuple)) else '?'} "
-                             f"param groups, the optimizer has {len(self.param_groups)}")
+        if not isinstance(saved_groups, (list, tuple)) \
+                or len(saved_groups) != len(self.param_groups):
+            got = len(saved_groups) if isinstance(saved_groups, (list, tuple)) else "no list of"
+            raise ValueError(f"state_dict has {got} param groups, the optimizer has "
+                             f"{len(self.param_groups)}")
         groups = []
         for j, (mine, saved) in enumerate(zip(self.param_groups, saved_groups)):
-            if not isinstance(saved, Mapping) or len(saved.get("params", ())) != len(mine["params"]):
+            if not isinstance(saved, Mapping) \
+                    or len(saved.get("params", ())) != len(mine["params"]):
                 raise ValueError(f"state_dict param group {j} does not match the size of the "
                                  f"optimizer's group ({len(mine['params'])} parameters)")
             g = dict(mine)
@@ -367,7 +370,8 @@ def _step_count(value, key) -> int:
         raise TypeError(f"state_dict['state'][{key!r}]['step'] must be a number, "
                         f"got {type(value).__name__}") from None
     if not np.isfinite(f) or f < 0 or f != int(f) or f >= 2**53:
-        raise ValueError(f"state_dict['state'][{key!r}]['step'] must be an integer in [0, 2**53), got {value!r}")
+        raise ValueError(f"state_dict['state'][{key!r}]['step'] must be an integer in "
+                         f"[0, 2**53), got {value!r}")
     return int(f)
 
 
