@@ -80,8 +80,8 @@ void init_target_from_env() {
     }
   }
   for (const Kernels* k : runnable()) {
-    bool off = false;
-    for (const std::string& d : disabled) off = off || d == k->name;
+    bool off = false;  // "all" (or "simd") leaves only the scalar floor
+    for (const std::string& d : disabled) off = off || d == k->name || d == "all" || d == "simd";
     // The scalar target is the floor: it cannot be disabled.
     if (!off || std::string(k->name) == "scalar") {
       g_active.store(k, std::memory_order_release);

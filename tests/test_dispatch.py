@@ -34,6 +34,7 @@ def run_python(code, **env):
     ("avx512,avx2", {"avx512", "avx2"}),
     (" avx2 , avx512 ", {"avx512", "avx2"}),
     ("scalar,avx512,avx2", {"avx512", "avx2"}),  # the scalar floor cannot be disabled
+    ("all", {"avx512", "avx2"}),
 ])
 def test_env_override_forces_lower_targets(disable, expected_drop):
     expected = [t for t in fo.available_targets() if t not in expected_drop][0]

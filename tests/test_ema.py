@@ -45,6 +45,10 @@ def test_swap_and_context_manager_restore_the_trained_weights():
             ema.update()
     for p, t in zip(ps, trained):
         np.testing.assert_array_equal(p, t)
+    with ema:  # the EMA itself is a context manager too
+        np.testing.assert_allclose(ps[0], trained[0] - 0.5, rtol=1e-6, atol=1e-6)
+    for p, t in zip(ps, trained):
+        np.testing.assert_array_equal(p, t)
 
 
 def test_on_an_optimizer_and_a_flat_store_and_state_dict():

@@ -66,7 +66,7 @@ def cpu_target() -> str:
     """The SIMD target the kernels use: ``"avx512"``, ``"avx2"`` or ``"scalar"``.
 
     Chosen at import as the best the CPU supports; ``FASTOPTIM_DISABLE=avx512`` (or
-    ``avx512,avx2``) in the environment before import forces a lower one.
+    ``avx512,avx2``, or ``all``) in the environment before import forces a lower one.
     """
     return _core.cpu_target()
 

@@ -78,6 +78,14 @@ class EMA:
         self._swap.step(self.params)
         self._swapped = not self._swapped
 
+    def __enter__(self) -> "EMA":
+        """``with ema:`` evaluates with the averaged weights, as average_parameters()."""
+        self.swap()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.swap()
+
     @contextlib.contextmanager
     def average_parameters(self):
         """Context in which the parameters hold the average; the trained ones come back after."""
