@@ -35,6 +35,8 @@ struct KernelTable : KernelSlot<Rules>... {
   const char* name = nullptr;
   // Whether any of x[0..n) is NaN or infinite.
   bool (*any_nonfinite)(const float* x, int64_t n) = nullptr;
+  // Sum of x[i]^2 over x[0..n), in double, in a fixed order.
+  double (*sum_squares)(const float* x, int64_t n) = nullptr;
   template <class Rule>
   KernelFn<Rule> get() const { return KernelSlot<Rule>::fn; }
   template <class Rule>

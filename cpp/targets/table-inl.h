@@ -13,6 +13,7 @@
 #include "kernels/nadam-inl.h"
 #include "kernels/proximal-inl.h"
 #include "kernels/radam-inl.h"
+#include "kernels/reduce-inl.h"
 #include "kernels/rmsprop-inl.h"
 #include "kernels/sgd-inl.h"
 #include "kernels/traffic-inl.h"
@@ -25,6 +26,7 @@ const Kernels* table() {
     Kernels t;
     t.name = FO_TARGET_NAME;
     t.any_nonfinite = &any_nonfinite<Vec>;
+    t.sum_squares = &sum_squares;
     t.set<Sgd>(&sgd<Vec>);
     t.set<Adam>(&adam<Vec>);
     t.set<Adagrad>(&adagrad<Vec>);
