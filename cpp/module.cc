@@ -121,20 +121,35 @@ class GroupReader {
 
 bool is_float32(const py::array& a) { return a.dtype().equal(py::dtype::of<float>()); }
 
-// A float32 array checked to be writable in place by a kernel: native byte order, C-contiguous,
-// aligned, writeable. `what` names it in errors ("params[3]").
-py::array checked_inplace_array(py::handle o, const std::string& what) {
+// An ndarray of float32 in native byte order, else TypeError. `what` names it ("params[3]").
+py::array checked_float32(py::handle o, const std::string& what) {
   if (!py::isinstance<py::array>(o))
     throw py::type_error(what + " must be a numpy.ndarray of float32, got " + type_name(o));
   py::array a = py::reinterpret_borrow<py::array>(o);
   if (!is_float32(a))
     throw py::type_error(what + " must have dtype float32 (native byte order), got " +
                          std::string(py::str(a.dtype())));
+  return a;
+}
+
+// Whether a kernel can walk the array with a plain float pointer.
+bool contiguous_aligned(const py::array& a) {
   const int flags = py::detail::array_proxy(a.ptr())->flags;
-  if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_))
-    throw py::value_error(what + " must be C-contiguous (it is updated in place)");
-  if (!(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
-    throw py::value_error(what + " must be aligned to 4 bytes");
+  return (flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) &&
+         (flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
+}
+
+// A float32 array a kernel can read: C-contiguous and 4-byte aligned, else ValueError.
+py::array checked_input(py::handle o, const std::string& what) {
+  py::array a = checked_float32(o, what);
+  if (!contiguous_aligned(a))
+    throw py::value_error(what + " must be C-contiguous and 4-byte aligned");
+  return a;
+}
+
+// A float32 array a kernel can update in place: checked_input, and writeable.
+py::array checked_inplace_array(py::handle o, const std::string& what) {
+  py::array a = checked_input(o, what);
   if (!a.writeable()) throw py::value_error(what + " is read-only");
   return a;
 }
@@ -176,25 +191,6 @@ struct has_grad_scale<A, std::void_t<decltype(A::prep)>> : std::true_type {};
 double clip_coefficient(double max_norm, double total_norm) {
   const float coef = static_cast<float>(max_norm) / (static_cast<float>(total_norm) + 1e-6f);
   return coef < 1.0f ? coef : (coef != coef ? coef : 1.0f);
-}
-
-// Index of the first run holding a NaN or Inf, or -1. Blocks of each run are scanned in
-// parallel with the active target's kernel.
-int64_t first_nonfinite(const std::vector<Run>& runs) {
-  constexpr int64_t kScanBlock = int64_t{1} << 14;
-  std::vector<std::pair<size_t, Run>> blocks;
-  for (size_t r = 0; r < runs.size(); ++r)
-    for (int64_t off = 0; off < runs[r].second; off += kScanBlock)
-      blocks.push_back({r, Run(runs[r].first + off, std::min(kScanBlock, runs[r].second - off))});
-  std::vector<char> bad(blocks.size(), 0);
-  const auto scan = active_kernels().any_nonfinite;
-  parallel_ranges(static_cast<int64_t>(blocks.size()) * kAlign, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin / kAlign; b < end / kAlign; ++b)
-      bad[b] = scan(blocks[b].second.first, blocks[b].second.second);
-  }, kScanBlock / kAlign / 4);  // a read-only scan is ~4x cheaper per element than an update
-  for (size_t b = 0; b < blocks.size(); ++b)
-    if (bad[b]) return static_cast<int64_t>(blocks[b].first);
-  return -1;
 }
 
 // One contiguous run of elements that share kernel Args: a tensor, or several tensors adjacent
@@ -426,9 +422,8 @@ class Plan {
   T* counter_array(py::handle o, size_t n) {
     if (!py::isinstance<py::array_t<T>>(o)) throw py::value_error("inconsistent optimizer plan");
     py::array a = py::reinterpret_borrow<py::array>(o);
-    const int flags = py::detail::array_proxy(a.ptr())->flags;
     if (a.ndim() != 1 || static_cast<size_t>(a.shape(0)) != n || !a.writeable() ||
-        !(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) || !a.dtype().equal(py::dtype::of<T>()))
+        !contiguous_aligned(a) || !a.dtype().equal(py::dtype::of<T>()))
       throw py::value_error("inconsistent optimizer plan");
     keep_.push_back(a);
     return static_cast<T*>(a.mutable_data());
@@ -450,7 +445,7 @@ class Plan {
       const std::string what = "grads[" + std::to_string(i) + "]";
       py::array g;
       if (py::isinstance<py::array>(o)) {
-        g = py::reinterpret_borrow<py::array>(o);  // arrays must already be float32
+        g = checked_float32(o, what);  // arrays must already be float32
       } else {
         // Python numbers, lists, NumPy scalars: read as float32, as torch.tensor would.
         static py::object asarray = py::module_::import("numpy").attr("asarray");
@@ -463,16 +458,10 @@ class Plan {
         }
         copies.push_back(g);
       }
-      if (!is_float32(g))
-        throw py::type_error(what + " must have dtype float32 (native byte order), got " +
-                             std::string(py::str(g.dtype())));
       if (!same_shape(g, tensors_[i].param))
         throw py::value_error(what + " has shape " + shape_str(g) + " but params[" +
                               std::to_string(i) + "] has shape " + shape_str(tensors_[i].param));
-      const int flags = py::detail::array_proxy(g.ptr())->flags;
-      if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) ||
-          !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
-        // Strided or misaligned: read it through a contiguous copy.
+      if (!contiguous_aligned(g)) {  // strided or misaligned: read through a contiguous copy
         g = py::array_t<float, py::array::c_style>::ensure(g);
         if (!g) throw py::error_already_set();
         copies.push_back(g);
@@ -525,20 +514,6 @@ class Plan {
   int64_t skipped_steps_ = 0;
   double last_grad_norm_ = std::nan("");
 };
-
-// A C-contiguous float32 array to read (any writability), or a TypeError/ValueError.
-py::array checked_input(py::handle o, const std::string& what) {
-  if (!py::isinstance<py::array>(o))
-    throw py::type_error(what + " must be a numpy.ndarray of float32, got " + type_name(o));
-  py::array a = py::reinterpret_borrow<py::array>(o);
-  if (!is_float32(a))
-    throw py::type_error(what + " must have dtype float32, got " + std::string(py::str(a.dtype())));
-  const int flags = py::detail::array_proxy(a.ptr())->flags;
-  if (!(flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) ||
-      !(flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
-    throw py::value_error(what + " must be C-contiguous and aligned");
-  return a;
-}
 
 const float* fdata(const py::array& a) { return static_cast<const float*>(a.data()); }
 float* fmut(py::array& a) { return static_cast<float*>(a.mutable_data()); }

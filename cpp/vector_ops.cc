@@ -12,23 +12,34 @@ namespace {
 constexpr int64_t kBlock = 4096;  // elements per partial result
 constexpr int kAcc = 8;           // independent accumulators: vectorizable, fixed order
 
-// Applies block_fn to every kBlock-sized block of every run (in parallel), then combines the
-// per-block results in block order with `combine`, so no result depends on the thread count.
-template <class BlockFn, class Combine>
-double reduce_blocks(const std::vector<Run>& runs, double init, BlockFn block_fn,
-                     Combine combine) {
+// Applies block_fn to every kBlock-sized block of every run, in parallel, and returns the
+// results in block order; run_of[b] (if given) receives the run index of block b. Blocks, not
+// threads, are the unit of work, so no result depends on the thread count. `weight`: the cost
+// of one element relative to an element-wise update (see parallel_ranges).
+template <class BlockFn>
+std::vector<double> map_blocks(const std::vector<Run>& runs, BlockFn block_fn, int64_t weight,
+                               std::vector<size_t>* run_of = nullptr) {
   std::vector<Run> blocks;
-  for (const Run& r : runs)
-    for (int64_t off = 0; off < r.second; off += kBlock)
-      blocks.emplace_back(r.first + off, std::min(kBlock, r.second - off));
-  std::vector<double> partial(blocks.size(), init);
+  for (size_t r = 0; r < runs.size(); ++r)
+    for (int64_t off = 0; off < runs[r].second; off += kBlock) {
+      blocks.emplace_back(runs[r].first + off, std::min(kBlock, runs[r].second - off));
+      if (run_of) run_of->push_back(r);
+    }
+  std::vector<double> results(blocks.size());
   const int64_t count = static_cast<int64_t>(blocks.size());
   parallel_ranges(count * kAlign, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin / kAlign; b < end / kAlign; ++b)
-      partial[b] = block_fn(blocks[b].first, blocks[b].second);
-  }, kBlock / kAlign);
+      results[b] = block_fn(blocks[b].first, blocks[b].second);
+  }, kBlock / kAlign * weight);
+  return results;
+}
+
+// map_blocks, then the per-block results combined in block order.
+template <class BlockFn, class Combine>
+double reduce_blocks(const std::vector<Run>& runs, double init, BlockFn block_fn,
+                     Combine combine) {
   double acc = init;
-  for (double p : partial) acc = combine(acc, p);
+  for (double p : map_blocks(runs, block_fn, 1)) acc = combine(acc, p);
   return acc;
 }
 
@@ -79,6 +90,17 @@ double norm(const std::vector<Run>& runs, double p) {
     return block_sum(x, n, [p](double v, int64_t) { return std::pow(std::fabs(v), p); });
   }, add);
   return std::pow(s, 1.0 / p);
+}
+
+int64_t first_nonfinite(const std::vector<Run>& runs) {
+  const auto scan = active_kernels().any_nonfinite;
+  std::vector<size_t> run_of;
+  // A read-only scan costs about a quarter of an update per element; weight 1 is the floor.
+  const std::vector<double> bad = map_blocks(
+      runs, [scan](const float* x, int64_t n) { return scan(x, n) ? 1.0 : 0.0; }, 1, &run_of);
+  for (size_t b = 0; b < bad.size(); ++b)
+    if (bad[b] != 0.0) return static_cast<int64_t>(run_of[b]);
+  return -1;
 }
 
 void axpy(double alpha, const float* x, float* y, int64_t n) {

@@ -18,6 +18,10 @@ double dot(const float* x, const float* y, int64_t n);
 // paths, p = +inf is the largest magnitude (NaN if any element is NaN), other p > 0 use pow.
 double norm(const std::vector<Run>& runs, double p);
 
+// Index of the first run holding a NaN or Inf, or -1; blocks are scanned in parallel with the
+// active target's kernel.
+int64_t first_nonfinite(const std::vector<Run>& runs);
+
 // y[i] += alpha * x[i] (alpha rounded to float32, as a float32 tensor op would).
 void axpy(double alpha, const float* x, float* y, int64_t n);
 

@@ -16,9 +16,8 @@ struct Adam : NoScalars {
   static constexpr int kSlots = 3;
   static constexpr const char* kSlotNames[kSlots] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
-  struct Hyper {
-    double lr, beta1, beta2, eps, weight_decay;
-    bool amsgrad, maximize, decoupled_weight_decay;
+  struct Hyper : AdamFamilyHyper {
+    bool amsgrad;
   };
   struct Args {
     GradPrep prep;
@@ -30,21 +29,16 @@ struct Adam : NoScalars {
   template <class G>
   static Hyper read(G& g) {
     Hyper h;
-    h.lr = g.real("lr", Bound::kNonNegative);
-    g.betas("betas", &h.beta1, &h.beta2);
-    h.eps = g.real("eps", Bound::kNonNegative);
-    h.weight_decay = g.real("weight_decay", Bound::kNonNegative);
+    h.read_common(g, /*has_decoupled_option=*/true);
     h.amsgrad = g.flag("amsgrad");
-    h.maximize = g.flag("maximize");
-    h.decoupled_weight_decay = g.flag("decoupled_weight_decay");
     return h;
   }
   static bool needs_slot(const Hyper& h, int slot) { return slot < 2 || h.amsgrad; }
   static Args args(const Hyper& h, int64_t step, double* /*scalars*/) {
     const double t = static_cast<double>(step);
     Args a{};
-    a.prep = GradPrep::make(h.maximize, h.weight_decay, h.lr, h.decoupled_weight_decay);
-    a.moments = Moments::make(h.beta1, h.beta2);
+    a.prep = h.prep();
+    a.moments = h.moments();
     a.inv_bias_correction2_sqrt = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(h.beta2, t)));
     a.eps = static_cast<float>(h.eps);
     a.neg_step_size = static_cast<float>(-h.lr / (1.0 - std::pow(h.beta1, t)));

@@ -15,10 +15,7 @@ struct Adamax : NoScalars {
   static constexpr int kSlots = 2;
   static constexpr const char* kSlotNames[kSlots] = {"exp_avg", "exp_inf"};
 
-  struct Hyper {
-    double lr, beta1, beta2, eps, weight_decay;
-    bool maximize;
-  };
+  using Hyper = AdamFamilyHyper;  // no decoupled_weight_decay option
   struct Args {
     GradPrep prep;
     Moments moments;  // the first moment; exp_inf uses beta2 in its own way
@@ -28,18 +25,14 @@ struct Adamax : NoScalars {
   template <class G>
   static Hyper read(G& g) {
     Hyper h;
-    h.lr = g.real("lr", Bound::kNonNegative);
-    g.betas("betas", &h.beta1, &h.beta2);
-    h.eps = g.real("eps", Bound::kNonNegative);
-    h.weight_decay = g.real("weight_decay", Bound::kNonNegative);
-    h.maximize = g.flag("maximize");
+    h.read_common(g, /*has_decoupled_option=*/false);
     return h;
   }
   static bool needs_slot(const Hyper&, int) { return true; }
   static Args args(const Hyper& h, int64_t step, double*) {
     Args a{};
-    a.prep = GradPrep::make(h.maximize, h.weight_decay);
-    a.moments = Moments::make(h.beta1, h.beta2);
+    a.prep = h.prep();
+    a.moments = h.moments();
     a.beta2 = static_cast<float>(h.beta2);
     a.eps = static_cast<float>(h.eps);
     a.neg_clr = static_cast<float>(-h.lr / (1.0 - std::pow(h.beta1, static_cast<double>(step))));

@@ -22,9 +22,8 @@ struct Nadam {
   static constexpr std::array<const char*, 1> kScalarNames{"mu_product"};
   static constexpr std::array<double, 1> kScalarInit{1.0};
 
-  struct Hyper {
-    double lr, beta1, beta2, eps, weight_decay, momentum_decay;
-    bool decoupled_weight_decay, maximize;
+  struct Hyper : AdamFamilyHyper {
+    double momentum_decay;
   };
   struct Args {
     GradPrep prep;
@@ -35,13 +34,8 @@ struct Nadam {
   template <class G>
   static Hyper read(G& g) {
     Hyper h;
-    h.lr = g.real("lr", Bound::kNonNegative);
-    g.betas("betas", &h.beta1, &h.beta2);
-    h.eps = g.real("eps", Bound::kNonNegative);
-    h.weight_decay = g.real("weight_decay", Bound::kNonNegative);
+    h.read_common(g, /*has_decoupled_option=*/true);
     h.momentum_decay = g.real("momentum_decay", Bound::kNonNegative);
-    h.decoupled_weight_decay = g.flag("decoupled_weight_decay");
-    h.maximize = g.flag("maximize");
     return h;
   }
   static bool needs_slot(const Hyper&, int) { return true; }
@@ -54,8 +48,8 @@ struct Nadam {
         static_cast<float>(static_cast<float>(scalars[0]) * static_cast<float>(mu));
     scalars[0] = mu_product;
     Args a{};
-    a.prep = GradPrep::make(h.maximize, h.weight_decay, h.lr, h.decoupled_weight_decay);
-    a.moments = Moments::make(h.beta1, h.beta2);
+    a.prep = h.prep();
+    a.moments = h.moments();
     a.inv_bias_correction2 = static_cast<float>(1.0 / (1.0 - std::pow(h.beta2, t)));
     a.eps = static_cast<float>(h.eps);
     a.grad_coef = static_cast<float>(-h.lr * (1.0 - mu) / (1.0 - mu_product));

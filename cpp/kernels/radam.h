@@ -17,10 +17,7 @@ struct Radam : NoScalars {
   static constexpr int kSlots = 2;
   static constexpr const char* kSlotNames[kSlots] = {"exp_avg", "exp_avg_sq"};
 
-  struct Hyper {
-    double lr, beta1, beta2, eps, weight_decay;
-    bool decoupled_weight_decay, maximize;
-  };
+  using Hyper = AdamFamilyHyper;
   struct Args {
     GradPrep prep;
     Moments moments;
@@ -31,12 +28,7 @@ struct Radam : NoScalars {
   template <class G>
   static Hyper read(G& g) {
     Hyper h;
-    h.lr = g.real("lr", Bound::kNonNegative);
-    g.betas("betas", &h.beta1, &h.beta2);
-    h.eps = g.real("eps", Bound::kNonNegative);
-    h.weight_decay = g.real("weight_decay", Bound::kNonNegative);
-    h.decoupled_weight_decay = g.flag("decoupled_weight_decay");
-    h.maximize = g.flag("maximize");
+    h.read_common(g, /*has_decoupled_option=*/true);
     return h;
   }
   static bool needs_slot(const Hyper&, int) { return true; }
@@ -46,8 +38,8 @@ struct Radam : NoScalars {
     const double rho_inf = 2.0 / (1.0 - h.beta2) - 1.0;
     const double rho_t = rho_inf - 2.0 * t * std::pow(h.beta2, t) / bc2;
     Args a{};
-    a.prep = GradPrep::make(h.maximize, h.weight_decay, h.lr, h.decoupled_weight_decay);
-    a.moments = Moments::make(h.beta1, h.beta2);
+    a.prep = h.prep();
+    a.moments = h.moments();
     a.eps = static_cast<float>(h.eps);
     a.rectified = rho_t > 5.0;
     if (a.rectified) {

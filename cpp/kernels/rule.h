@@ -75,6 +75,29 @@ struct Moments {
   }
 };
 
+// The hyperparameters the Adam family (Adam, NAdam, RAdam, Adamax) shares, read and validated
+// once here; each rule's Hyper derives from it and reads its own extras.
+struct AdamFamilyHyper {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool maximize, decoupled_weight_decay;
+
+  // Reads lr, betas, eps, weight_decay, maximize and, if the rule has the option,
+  // decoupled_weight_decay.
+  template <class G>
+  void read_common(G& g, bool has_decoupled_option) {
+    lr = g.real("lr", Bound::kNonNegative);
+    g.betas("betas", &beta1, &beta2);
+    eps = g.real("eps", Bound::kNonNegative);
+    weight_decay = g.real("weight_decay", Bound::kNonNegative);
+    maximize = g.flag("maximize");
+    decoupled_weight_decay = has_decoupled_option && g.flag("decoupled_weight_decay");
+  }
+  GradPrep prep() const {
+    return GradPrep::make(maximize, weight_decay, lr, decoupled_weight_decay);
+  }
+  Moments moments() const { return Moments::make(beta1, beta2); }
+};
+
 // Base of rules that keep no per-tensor scalar state.
 struct NoScalars {
   static constexpr int kScalars = 0;

@@ -64,6 +64,7 @@ class Optimizer:
         self._params: list = []
         self._steps = np.zeros(0, dtype=np.int64)
         self._states: dict = {}  # slot name -> list of views, aligned with self._params
+        self._group_of: list = []  # param group index of each of self._params
         self._scalars: dict = {}  # per-tensor scalar state name -> float64 array (NAdam)
         self._plan = None
         if isinstance(params, FlatParams):
@@ -157,7 +158,7 @@ class Optimizer:
             plan.skipped_steps = self._plan.skipped_steps
         self.param_groups[:] = groups
         self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
-        self._scalars = new_scalars
+        self._scalars, self._group_of = new_scalars, group_of
 
     # ---- gradient clipping --------------------------------------------------------------
     @property
@@ -238,7 +239,7 @@ class Optimizer:
         if self._steps[i] == 0:
             return None
         try:
-            names = self._native.needed_slots(self.param_groups[self._group_of(i)])
+            names = self._native.needed_slots(self.param_groups[self._group_of[i]])
         except (TypeError, ValueError, KeyError):  # the group holds an invalid value just now
             names = list(self._states)
         if not names and not self._step_in_state:
@@ -249,13 +250,6 @@ class Optimizer:
         for name, values in self._scalars.items():
             entry[name] = float(values[i])
         return entry
-
-    def _group_of(self, i: int) -> int:
-        for j, g in enumerate(self.param_groups):
-            if i < len(g["params"]):
-                return j
-            i -= len(g["params"])
-        raise IndexError(i)
 
     def state_dict(self) -> dict:
         """The state as ``{"state": {index: {...}}, "param_groups": [...]}`` (arrays copied).
@@ -318,7 +312,7 @@ class Optimizer:
             i = _index(key, n)
             if not isinstance(entry, Mapping):
                 raise ValueError(f"state_dict['state'][{key!r}] must be a dict")
-            needed = self._native.needed_slots(groups[self._group_of(i)])
+            needed = self._native.needed_slots(groups[self._group_of[i]])
             present = [k for k, v in entry.items() if k in slots and v is not None]
             for k in entry:
                 if k != "step" and k not in slots and k not in scalar_init:
