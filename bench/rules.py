@@ -65,7 +65,7 @@ def contenders(name, p, g):
     fo_make, torch_make, slots = RULES[name]
     opt = fo_make([p])
     c = {"fastoptim": lambda: opt.step([g])}
-    ceil = _core.Traffic([{}], [p], [0], [[aligned_zeros(p.size)] if k < slots else None
+    ceil = _core.Traffic([{"slots": slots}], [p], [0], [[aligned_zeros(p.size)] if k < slots else None
                                           for k in range(3)], np.zeros(1, np.int64), None)
     c["ceiling"] = lambda: ceil.step([g])
     if torch_make is not None:

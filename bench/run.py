@@ -192,7 +192,8 @@ def traffic_plan(rule, params):
     n = len(params)
     slot = lambda: [aligned_zeros(p.size).reshape(p.shape) for p in params]  # noqa: E731
     states = [slot(), slot(), None] if rule == "adam" else [slot(), None, None]
-    return _core.Traffic([{}], list(params), [0] * n, states, np.zeros(n, np.int64), None)
+    return _core.Traffic([{"slots": 2 if rule == "adam" else 1}], list(params), [0] * n, states,
+                         np.zeros(n, np.int64), None)
 
 
 def torch_contenders(rule, params, grads):

@@ -24,9 +24,17 @@ namespace fastoptim {
 template <class Rule>
 using KernelFn = void (*)(const typename Rule::Args&, Ptrs, int64_t);
 
+// A guarded step (nonfinite="skip"/"raise", see kernels/io-inl.h).
+template <class Rule>
+using GuardedFn = void (*)(const typename Rule::Args&, Ptrs, int64_t, Guard&);
+
+// A rule's entry points: the in-place step, and (update rules only) the guarded step and the
+// undo of a guarded step.
 template <class Rule>
 struct KernelSlot {
   KernelFn<Rule> fn = nullptr;
+  GuardedFn<Rule> guarded = nullptr;
+  KernelFn<Rule> undo = nullptr;
 };
 
 // One function pointer per rule; get<Rule>() / set<Rule>() pick the rule's slot.
@@ -40,7 +48,13 @@ struct KernelTable : KernelSlot<Rules>... {
   template <class Rule>
   KernelFn<Rule> get() const { return KernelSlot<Rule>::fn; }
   template <class Rule>
-  void set(KernelFn<Rule> f) { KernelSlot<Rule>::fn = f; }
+  const KernelSlot<Rule>& slot() const { return *this; }
+  template <class Rule>
+  void set(KernelFn<Rule> f, GuardedFn<Rule> guarded = nullptr, KernelFn<Rule> undo = nullptr) {
+    KernelSlot<Rule>::fn = f;
+    KernelSlot<Rule>::guarded = guarded;
+    KernelSlot<Rule>::undo = undo;
+  }
 };
 
 using Kernels = KernelTable<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion,

@@ -19,6 +19,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>
+#endif
+
 #include "dispatch.h"
 #include "parallel.h"
 #include "vector_ops.h"
@@ -32,6 +36,15 @@ namespace {
 // without (e.g. amsgrad switched on mid-run); Python rebuilds the plan and steps again.
 struct StalePlan : std::runtime_error {
   StalePlan() : std::runtime_error("optimizer state layout changed; rebuild the plan") {}
+};
+
+// Orders a thread's streaming (non-temporal) stores before everything after it, on scope exit.
+struct StreamFence {
+  ~StreamFence() {
+#if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
+    _mm_sfence();
+#endif
+  }
 };
 
 std::string type_name(py::handle o) { return py::str(py::type::handle_of(o).attr("__name__")); }
@@ -207,8 +220,10 @@ class Plan {
   using Hyper = typename Rule::Hyper;
   using Args = typename Rule::Args;
 
+  // `shadows`, like `states`, holds one list of arrays per slot (None for slots not kept): the
+  // second state buffers of guarded steps (nonfinite="skip"/"raise"), or None without them.
   Plan(py::list groups, py::list params, std::vector<int> group_of, py::list states,
-       py::array steps, py::object flat_grads, py::list scalars)
+       py::array steps, py::object flat_grads, py::list scalars, py::object shadows)
       : groups_(groups) {
     const size_t n = params.size();
     if (group_of.size() != n || states.size() != Rule::kSlots ||
@@ -241,6 +256,24 @@ class Plan {
         keep_.push_back(a);
       }
     }
+    if (!shadows.is_none()) {
+      py::list sh = shadows;
+      if (sh.size() != Rule::kSlots) throw py::value_error("inconsistent optimizer plan");
+      for (int k = 0; k < Rule::kSlots; ++k) {
+        if (sh[k].is_none() != states[k].is_none()) throw py::value_error("inconsistent optimizer plan");
+        if (sh[k].is_none()) continue;
+        py::list arrays = sh[k];
+        if (arrays.size() != n) throw py::value_error("inconsistent optimizer plan");
+        for (size_t i = 0; i < n; ++i) {
+          py::array a = checked_inplace_array(arrays[i], "shadow state");
+          if (!same_shape(a, tensors_[i].param) || a.data() == tensors_[i].s[k])
+            throw py::value_error("inconsistent optimizer plan");
+          tensors_[i].d[k] = static_cast<float*>(a.mutable_data());
+          keep_.push_back(a);
+        }
+      }
+      has_shadows_ = true;
+    }
     if (!flat_grads.is_none()) {
       py::list fg = flat_grads;
       if (fg.size() != n) throw py::value_error("inconsistent optimizer plan");
@@ -259,7 +292,9 @@ class Plan {
     Rule::read(r);
   }
 
-  void step(py::object grads) {
+  // Returns whether the state buffers swapped (a guarded step that went through: Python swaps
+  // its state and shadow lists to match).
+  bool step(py::object grads) {
     bool expected = false;
     if (!busy_.compare_exchange_strong(expected, true))
       throw std::runtime_error(std::string(Rule::kName) +
@@ -315,27 +350,32 @@ class Plan {
       grad_scale = clip_coefficient(max_grad_norm_, last_grad_norm_);
     }
 
-    // 5. nonfinite="skip"/"raise": a NaN or Inf anywhere stops the step before anything is
-    // written. A finite clipping norm proves every gradient finite; otherwise one read-only
-    // pass over the gradients decides (and finds the first offending parameter).
-    if (nonfinite_ != Nonfinite::kPropagate &&
-        !(max_grad_norm_ >= 0 && std::isfinite(last_grad_norm_))) {
-      int64_t bad;
-      {
-        py::gil_scoped_release nogil;
-        bad = first_nonfinite(runs);
-      }
-      if (bad >= 0) {
-        if (nonfinite_ == Nonfinite::kSkip) {
-          ++skipped_steps_;
-          return;
+    // 5. nonfinite="skip"/"raise": a step with a NaN or Inf gradient must change nothing.
+    //  - With clipping, the norm decides: finite proves every gradient finite.
+    //  - Else, if the rule has a guarded kernel and the plan has second state buffers, the
+    //    check is fused into the update (run_guarded, below), which undoes a failed step.
+    //  - Else one read-only pass over the gradients decides before anything is written.
+    const KernelSlot<Rule>& slot = active_kernels().template slot<Rule>();
+    bool fused = false;
+    if (nonfinite_ != Nonfinite::kPropagate) {
+      if (max_grad_norm_ >= 0) {
+        if (!std::isfinite(last_grad_norm_)) return reject(runs, run_tensor);
+      } else if (slot.guarded && has_shadows_ && prescan_steps_ == 0) {
+        fused = true;
+      } else {
+        if (prescan_steps_ > 0) --prescan_steps_;
+        int64_t bad;
+        {
+          py::gil_scoped_release nogil;
+          bad = first_nonfinite(runs);
         }
-        const std::string msg = std::string(Rule::kName) + ".step(): grads[" +
-                                std::to_string(run_tensor[bad]) +
-                                "] contains NaN or Inf (nonfinite=\"raise\"); nothing was changed";
-        PyErr_SetString(PyExc_FloatingPointError, msg.c_str());
-        throw py::error_already_set();
+        if (bad >= 0) return reject(runs, run_tensor, bad);
       }
+    }
+    if (fused) {  // kept to be restored if the step turns out bad
+      saved_steps_.assign(steps_, steps_ + tensors_.size());
+      for (int k = 0; k < Rule::kScalars; ++k)
+        saved_scalars_[k].assign(scalars_[k], scalars_[k] + tensors_.size());
     }
 
     // 6. Nothing can fail from here on. Kernel arguments per tensor (scalars in double, rounded
@@ -354,7 +394,8 @@ class Plan {
       for (int k = 0; k < Rule::kScalars; ++k) scalars_[k][i] = scalars[k];
       if (args_.empty() || std::memcmp(&args_.back(), &a, sizeof(Args)) != 0) args_.push_back(a);
       if (t.n == 0) continue;
-      Ptrs q{t.p, grad_ptrs_[i], {t.s[0], t.s[1], t.s[2]}};
+      Ptrs q{t.p, grad_ptrs_[i], {t.s[0], t.s[1], t.s[2]}, {t.s[0], t.s[1], t.s[2]}};
+      if (fused) std::copy(t.d, t.d + kMaxSlots, q.d);
       const int32_t ai = static_cast<int32_t>(args_.size() - 1);
       if (!spans_.empty() && spans_.back().args == ai && adjacent(spans_.back(), q)) {
         spans_.back().n += t.n;
@@ -364,9 +405,27 @@ class Plan {
       total += t.n;
     }
 
-    const KernelFn<Rule> kernel = active_kernels().template get<Rule>();
-    py::gil_scoped_release nogil;
-    run(kernel, total);
+    if (!fused) {
+      py::gil_scoped_release nogil;
+      run(slot.fn, total);
+      return false;
+    }
+    bool ok;
+    {
+      py::gil_scoped_release nogil;
+      ok = run_guarded(slot, total);
+    }
+    if (!ok) {
+      std::copy(saved_steps_.begin(), saved_steps_.end(), steps_);
+      for (int k = 0; k < Rule::kScalars; ++k)
+        std::copy(saved_scalars_[k].begin(), saved_scalars_[k].end(), scalars_[k]);
+      return reject(runs, run_tensor);
+    }
+    commit_shadows();
+    // A guess() that misses often (a soft threshold to zero everywhere, say) makes the log cost
+    // more than a read-only pre-scan: then pre-scan for a while before trying again.
+    if (logged_ > total / 4) prescan_steps_ = kPrescanSteps;
+    return true;
   }
 
   size_t size() const { return tensors_.size(); }
@@ -405,13 +464,17 @@ class Plan {
                                              : "propagate";
   }
   int64_t skipped_steps() const { return skipped_steps_; }
+  // How many old parameter values the last guarded step logged (those its rule's guess() could
+  // not recompute exactly; see kernels/io-inl.h); -1 before any.
+  int64_t logged() const { return logged_; }
   void set_skipped_steps(int64_t n) { skipped_steps_ = n; }
 
  private:
   struct Tensor {
     py::array param;
     float* p = nullptr;
-    float* s[kMaxSlots] = {nullptr, nullptr, nullptr};
+    float* s[kMaxSlots] = {nullptr, nullptr, nullptr};  // state
+    float* d[kMaxSlots] = {nullptr, nullptr, nullptr};  // second state buffers (guarded steps)
     bool has_slot[kMaxSlots] = {false, false, false};
     int64_t n = 0;
     int group = 0;
@@ -473,9 +536,150 @@ class Plan {
   // Whether q continues span s exactly in every buffer, so both run as one range.
   static bool adjacent(const Span& s, const Ptrs& q) {
     if (q.p != s.ptrs.p + s.n || q.g != s.ptrs.g + s.n) return false;
-    for (int k = 0; k < kMaxSlots; ++k)
+    for (int k = 0; k < kMaxSlots; ++k) {
       if (s.ptrs.s[k] ? q.s[k] != s.ptrs.s[k] + s.n : q.s[k] != nullptr) return false;
+      if (s.ptrs.d[k] ? q.d[k] != s.ptrs.d[k] + s.n : q.d[k] != nullptr) return false;
+    }
     return true;
+  }
+
+  // Ends a step with a NaN or Inf gradient, nothing changed: counts it and returns false
+  // ("skip") or raises FloatingPointError naming the first such gradient ("raise"; `bad` is its
+  // run if known).
+  bool reject(const std::vector<Run>& runs, const std::vector<size_t>& run_tensor,
+              int64_t bad = -1) {
+    if (nonfinite_ == Nonfinite::kSkip) {
+      ++skipped_steps_;
+      return false;
+    }
+    if (bad < 0) {
+      py::gil_scoped_release nogil;
+      bad = first_nonfinite(runs);
+    }
+    const std::string msg = std::string(Rule::kName) + ".step(): grads[" +
+                            std::to_string(bad >= 0 ? run_tensor[bad] : 0) +
+                            "] contains NaN or Inf (nonfinite=\"raise\"); nothing was changed";
+    PyErr_SetString(PyExc_FloatingPointError, msg.c_str());
+    throw py::error_already_set();
+  }
+
+  // One thread's share of a guarded step: the blocks it ran, in order, and the old values of
+  // the parameters their guess() cannot recompute exactly.
+  struct Block {
+    Ptrs q;
+    int64_t n;
+    int32_t args;
+    size_t first;  // index of the block's first logged value
+  };
+  struct Piece {
+    std::vector<Block> blocks;
+    std::vector<uint32_t> offset;
+    std::vector<float> value;
+    size_t count = 0;
+    bool bad = false;
+  };
+  // Elements per guarded kernel call: how often a thread checks whether another has found a
+  // non-finite gradient (a few tens of microseconds of work).
+  static constexpr int64_t kGuardBlock = int64_t{1} << 15;
+
+  // The guarded step (kernels/io-inl.h) over [0, total) of the spans. Returns true if every
+  // gradient was finite; otherwise stops all threads early, restores every parameter it wrote
+  // and returns false. The old state is never written either way.
+  bool run_guarded(const KernelSlot<Rule>& k, int64_t total) {
+    const Span* spans = spans_.data();
+    const size_t count = spans_.size();
+    const Args* args = args_.data();
+    // Streaming stores keep the new state out of the caches: right when it cannot stay there.
+    const bool stream = total >= (int64_t{1} << 20);
+    const int npieces = piece_count(total);
+    if (pieces_.size() < static_cast<size_t>(npieces)) pieces_.resize(npieces);
+    for (Piece& pc : pieces_) {
+      pc.blocks.clear();
+      pc.count = 0;
+      pc.bad = false;
+    }
+    std::atomic<bool> stop{false};
+    parallel_pieces(total, [&](int t, int64_t begin, int64_t end) {
+      const StreamFence fence;  // once per thread, not per block: a fence drains the WC buffers
+      Piece& pc = pieces_[t];
+      size_t j = std::upper_bound(spans, spans + count, begin,
+                                  [](int64_t b, const Span& s) { return b < s.start + s.n; }) -
+                 spans;
+      for (; j < count && spans[j].start < end; ++j) {
+        const Span& s = spans[j];
+        int64_t lo = std::max(begin, s.start) - s.start;
+        const int64_t hi = std::min(end, s.start + s.n) - s.start;
+        while (lo < hi) {
+          if (stop.load(std::memory_order_relaxed)) return;
+          const Ptrs q = s.ptrs.offset(lo);
+          // Up to the next 64-byte boundary of the state buffers first, then whole blocks.
+          const int64_t to_line = elements_to_line(q);
+          const int64_t m = std::min(hi - lo, to_line ? to_line : kGuardBlock);
+          if (pc.offset.size() < pc.count + m) {
+            pc.offset.resize(std::max(2 * pc.offset.size(), pc.count + kGuardBlock));
+            pc.value.resize(pc.offset.size());
+          }
+          pc.blocks.push_back(Block{q, m, s.args, pc.count});
+          Guard gd{pc.offset.data() + pc.count, pc.value.data() + pc.count, 0,
+                   stream && to_line == 0, false};
+          k.guarded(args[s.args], q, m, gd);
+          pc.count += gd.count;
+          if (gd.bad) {
+            pc.bad = true;
+            stop.store(true, std::memory_order_relaxed);
+            return;
+          }
+          lo += m;
+        }
+      }
+    });
+    bool bad = false;
+    logged_ = 0;
+    for (int t = 0; t < npieces; ++t) {
+      bad = bad || pieces_[t].bad;
+      logged_ += static_cast<int64_t>(pieces_[t].count);
+    }
+    if (!bad) return true;
+    for (int t = 0; t < npieces; ++t) {
+      const Piece& pc = pieces_[t];
+      for (size_t b = 0; b < pc.blocks.size(); ++b) {
+        const Block& blk = pc.blocks[b];
+        k.undo(args[blk.args], blk.q, blk.n);
+        const size_t last = b + 1 < pc.blocks.size() ? pc.blocks[b + 1].first : pc.count;
+        for (size_t e = blk.first; e < last; ++e) blk.q.p[pc.offset[e]] = pc.value[e];
+      }
+    }
+    return false;
+  }
+
+  // Elements from q to the next 64-byte boundary of its state buffers (0 if there already, or
+  // if it has none, or if they disagree and can never be aligned together).
+  static int64_t elements_to_line(const Ptrs& q) {
+    int64_t to = -1;
+    for (float* d : q.d) {
+      if (!d) continue;
+      const auto a = reinterpret_cast<uintptr_t>(d);
+      if (a % 4) return 0;
+      const int64_t e = static_cast<int64_t>((64 - a % 64) % 64 / 4);
+      if (to >= 0 && e != to) return 0;
+      to = e;
+    }
+    return to < 0 ? 0 : to;
+  }
+
+  // After a guarded step that went through: the second buffers hold the new state. Slots the
+  // step did not write (no gradient, or an option that does not use them) get the current
+  // values copied over, then every tensor's buffers swap (as Python's lists do).
+  void commit_shadows() {
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+      Tensor& t = tensors_[i];
+      for (int k = 0; k < Rule::kSlots; ++k) {
+        if (!t.has_slot[k]) continue;
+        if (!grad_ptrs_[i] || !Rule::needs_slot(hyper_[t.group], k))
+          std::memcpy(t.d[k], t.s[k], sizeof(float) * static_cast<size_t>(t.n));
+        std::swap(t.s[k], t.d[k]);
+      }
+    }
   }
 
   // Runs the kernel over [0, total) of the concatenated spans, split across threads.
@@ -509,6 +713,13 @@ class Plan {
   std::vector<Args> args_;
   std::vector<Span> spans_;
   std::atomic<bool> busy_{false};
+  bool has_shadows_ = false;
+  int64_t logged_ = -1;
+  static constexpr int kPrescanSteps = 63;
+  int prescan_steps_ = 0;  // steps left that check with a pre-scan instead (see step())
+  std::vector<Piece> pieces_;
+  std::vector<int64_t> saved_steps_;
+  std::array<std::vector<double>, Rule::kScalars> saved_scalars_;
   double max_grad_norm_ = -1.0;  // < 0: off
   enum class Nonfinite { kPropagate, kSkip, kRaise } nonfinite_ = Nonfinite::kPropagate;
   int64_t skipped_steps_ = 0;
@@ -619,15 +830,17 @@ void bind_plan(py::module_& m, const char* name) {
   std::vector<std::string> slots(Rule::kSlotNames, Rule::kSlotNames + Rule::kSlots);
   py::class_<P>(m, name)
       .def(py::init<py::list, py::list, std::vector<int>, py::list, py::array, py::object,
-                    py::list>(),
+                    py::list, py::object>(),
            py::arg("groups"), py::arg("params"), py::arg("group_of"), py::arg("states"),
-           py::arg("steps"), py::arg("flat_grads") = py::none(), py::arg("scalars") = py::list())
+           py::arg("steps"), py::arg("flat_grads") = py::none(), py::arg("scalars") = py::list(),
+           py::arg("shadows") = py::none())
       .def("step", &P::step, py::arg("grads") = py::none())
       .def("__len__", &P::size)
       .def_property("max_grad_norm", &P::max_grad_norm, &P::set_max_grad_norm)
       .def_property_readonly("last_grad_norm", &P::last_grad_norm)
       .def_property("nonfinite", &P::nonfinite, &P::set_nonfinite)
       .def_property("skipped_steps", &P::skipped_steps, &P::set_skipped_steps)
+      .def_property_readonly("logged", &P::logged)
       .def_static("validate", &P::validate, py::arg("group"), py::arg("index") = 0)
       .def_static(
           "needed_slots",

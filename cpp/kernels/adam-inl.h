@@ -1,30 +1,49 @@
 // Adam kernel, once for every vector type (see adam.h for the math). Included per target.
 #include "kernels/adam.h"
 #include "kernels/common-inl.h"
+#include "kernels/io-inl.h"
 
 namespace fastoptim {
 namespace FO_TARGET {
 
-// Computes one Adam step in place over n elements: q.p, and state q.s = {exp_avg, exp_avg_sq,
-// max_exp_avg_sq (amsgrad only)}. One read and one write of each array.
 template <class V>
-void adam(const Adam::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const MomentsV<V> moments(a.moments);
-  const V inv_bc2 = V::set1(a.inv_bias_correction2_sqrt), eps = V::set1(a.eps);
-  const V neg_step = V::set1(a.neg_step_size);
+struct AdamV {
+  explicit AdamV(const Adam::Args& a)
+      : a(a), prep(a.prep), moments(a.moments), inv_bc2(V::set1(a.inv_bias_correction2_sqrt)),
+        eps(V::set1(a.eps)), neg_step(V::set1(a.neg_step_size)), step(-neg_step) {}
+
+  // sqrt(v) / sqrt(1 - b2^t) as a multiply: one divide per element is the throughput limit.
+  V direction(V m, V v) const { return m / mul_add(sqrt(v), inv_bc2, eps); }
+  // The parameter before the step, from the one after it and the new moments (io-inl.h).
+  V guess(V p, V /*g0*/, const V* /*old*/, const V* now) const {
+    return prep.unscale(mul_add(step, direction(now[0], now[a.amsgrad ? 2 : 1]), p));
+  }
+
+  const Adam::Args& a;
+  const PreparedGrad<V> prep;
+  const MomentsV<V> moments;
+  const V inv_bc2, eps, neg_step, step;
+};
+
+// One Adam step over n elements: q.p, and state q.s = {exp_avg, exp_avg_sq, max_exp_avg_sq
+// (amsgrad only)}. One read and one write of each array.
+template <class V, class Io>
+void adam(const Adam::Args& a, Ptrs q, int64_t n, Io& io) {
+  const AdamV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    V p, g;
-    prep.load(q, i, lanes, p, g);
-    const V m = moments.first(q.s[0] + i, g, lanes);
-    V v = moments.second(q.s[1] + i, g, lanes);
+    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
+    V p, g, now[kMaxSlots] = {};
+    c.prep.apply(p0, g0, p, g);
+    now[0] = c.moments.first(V::load(q.s[0] + i, lanes), g);
+    now[1] = c.moments.second(V::load(q.s[1] + i, lanes), g);
+    io.state(q, 0, i, lanes, now[0]);
+    io.state(q, 1, i, lanes, now[1]);
     if (a.amsgrad) {
-      v = max(V::load(q.s[2] + i, lanes), v);
-      v.store(q.s[2] + i, lanes);
+      now[2] = max(V::load(q.s[2] + i, lanes), now[1]);
+      io.state(q, 2, i, lanes, now[2]);
     }
-    // sqrt(v) / sqrt(1 - b2^t) as a multiply: one divide per element is the throughput limit.
-    const V denom = mul_add(sqrt(v), inv_bc2, eps);
-    mul_add(neg_step, m / denom, p).store(q.p + i, lanes);
+    const V p1 = mul_add(c.neg_step, c.direction(now[0], now[a.amsgrad ? 2 : 1]), p);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
   });
 }
 

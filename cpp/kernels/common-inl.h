@@ -1,6 +1,8 @@
 // Vector forms of the pieces the rules share (GradPrep and Moments, see rule.h). Included per
 // target (one target per translation unit, so #pragma once is enough).
 #pragma once
+#include <array>
+
 #include "kernels/rule.h"
 
 namespace fastoptim {
@@ -13,41 +15,41 @@ struct PreparedGrad {
       : a(a), scale(V::set1(a.grad_scale)), wd(V::set1(a.weight_decay)),
         param_scale(V::set1(a.param_scale)) {}
 
-  // Loads p and g at element i and applies the preparation: scaled g, then weight decay.
-  template <class Lanes>
-  void load(const Ptrs& q, int64_t i, Lanes lanes, V& p, V& g) const {
-    p = V::load(q.p + i, lanes);
-    g = V::load(q.g + i, lanes) * scale;
-    if (a.coupled) g = mul_add(wd, p, g);
-    if (a.decoupled) p = p * param_scale;
+  // From the stored p0 and g0: the parameter and gradient the rule's own math sees (scaled g,
+  // then weight decay).
+  void apply(V p0, V g0, V& p, V& g) const {
+    p = a.decoupled ? p0 * param_scale : p0;
+    g = grad(p0, g0);
+  }
+  // The prepared gradient for parameter value p.
+  V grad(V p, V g0) const { return a.coupled ? mul_add(wd, p, g0 * scale) : g0 * scale; }
+  // Undoes apply's parameter scaling, as nearly as float32 allows.
+  V unscale(V p) const { return a.decoupled ? p / param_scale : p; }
+  // The old parameter of a step p_new = p + C g' + R whose g' reads p (guess(), io-inl.h).
+  // before(x) recomputes p from p_new with g' taken at x: exact enough when g' does not
+  // depend on p. With coupled weight decay it does, g' = s g0 + wd p, and the linear equation
+  // is solved instead: p = (p_new - R - C s g0) / (1 + C wd); linear() returns {C, R}.
+  template <class F, class L>
+  V solve(V p_new, V g0, F before, L linear) const {
+    if (!a.coupled) return before(p_new);
+    const auto cr = linear();
+    return (p_new - cr[1] - cr[0] * (g0 * scale)) / mul_add(cr[0], wd, V::set1(1.0f));
   }
 
   const GradPrep& a;
   const V scale, wd, param_scale;
 };
 
-// Moments broadcast to vectors; each update reads and writes its state array once.
+// Moments broadcast to vectors.
 template <class V>
 struct MomentsV {
   explicit MomentsV(const Moments& a)
       : omb1(V::set1(a.one_minus_beta1)), b2(V::set1(a.beta2)), omb2(V::set1(a.one_minus_beta2)) {}
 
-  // m <- m + (1 - b1) (x - m) in memory at `m`; returns the new m.
-  template <class Lanes>
-  V first(float* m, V x, Lanes lanes) const {
-    V r = V::load(m, lanes);
-    r = mul_add(omb1, x - r, r);
-    r.store(m, lanes);
-    return r;
-  }
-
-  // v <- b2 v + (1 - b2) x^2 in memory at `v`; returns the new v.
-  template <class Lanes>
-  V second(float* v, V x, Lanes lanes) const {
-    const V r = mul_add(b2, V::load(v, lanes), omb2 * x * x);
-    r.store(v, lanes);
-    return r;
-  }
+  // m + (1 - b1) (x - m)
+  V first(V m, V x) const { return mul_add(omb1, x - m, m); }
+  // b2 v + (1 - b2) x^2
+  V second(V v, V x) const { return mul_add(b2, v, omb2 * x * x); }
 
   const V omb1, b2, omb2;
 };

@@ -1,23 +1,41 @@
 // Lion kernel (see lion.h for the math). Included per target.
 #include "kernels/common-inl.h"
+#include "kernels/io-inl.h"
 #include "kernels/lion.h"
 
 namespace fastoptim {
 namespace FO_TARGET {
 
-// Computes one Lion step in place: q.p and q.s[0] (exp_avg).
 template <class V>
-void lion(const Lion::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const MomentsV<V> momentum(a.momentum);
-  const V omb1 = V::set1(a.one_minus_beta1), neg_lr = V::set1(a.neg_lr);
+struct LionV {
+  explicit LionV(const Lion::Args& a)
+      : prep(a.prep), momentum(a.momentum), omb1(V::set1(a.one_minus_beta1)),
+        neg_lr(V::set1(a.neg_lr)), lr(-neg_lr) {}
+
+  // The update direction interpolates the old momentum and g with beta1...
+  V direction(V g, V m) const { return sign(mul_add(omb1, g - m, m)); }
+  V guess(V p, V g0, const V* old, const V* /*now*/) const {
+    // Lion's weight decay is decoupled only: its gradient never reads p.
+    return prep.unscale(mul_add(lr, direction(prep.grad(p, g0), old[0]), p));
+  }
+
+  const PreparedGrad<V> prep;
+  const MomentsV<V> momentum;
+  const V omb1, neg_lr, lr;
+};
+
+// One Lion step over n elements: q.p and q.s[0] (exp_avg).
+template <class V, class Io>
+void lion(const Lion::Args& a, Ptrs q, int64_t n, Io& io) {
+  const LionV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    V p, g;
-    prep.load(q, i, lanes, p, g);
-    const V m = V::load(q.s[0] + i, lanes);
-    const V c = mul_add(omb1, g - m, m);  // the update direction interpolates with beta1...
-    mul_add(neg_lr, sign(c), p).store(q.p + i, lanes);
-    momentum.first(q.s[0] + i, g, lanes);  // ...the stored momentum with beta2
+    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
+    V p, g, old[kMaxSlots] = {};
+    c.prep.apply(p0, g0, p, g);
+    old[0] = V::load(q.s[0] + i, lanes);
+    const V p1 = mul_add(c.neg_lr, c.direction(g, old[0]), p);
+    io.state(q, 0, i, lanes, c.momentum.first(old[0], g));  // ...the stored one with beta2
+    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, old, nullptr); });
   });
 }
 

@@ -1,24 +1,47 @@
 // NAdam kernel (see nadam.h for the math). Included per target.
 #include "kernels/common-inl.h"
+#include "kernels/io-inl.h"
 #include "kernels/nadam.h"
 
 namespace fastoptim {
 namespace FO_TARGET {
 
-// Computes one NAdam step in place: q.p and q.s = {exp_avg, exp_avg_sq}.
 template <class V>
-void nadam(const Nadam::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const MomentsV<V> moments(a.moments);
-  const V inv_bc2 = V::set1(a.inv_bias_correction2), eps = V::set1(a.eps);
-  const V cg = V::set1(a.grad_coef), cm = V::set1(a.exp_avg_coef);
+struct NadamV {
+  explicit NadamV(const Nadam::Args& a)
+      : prep(a.prep), moments(a.moments), inv_bc2(V::set1(a.inv_bias_correction2)),
+        eps(V::set1(a.eps)), cg(V::set1(a.grad_coef)), cm(V::set1(a.exp_avg_coef)) {}
+
+  // The (signed) update: a mix of the gradient and the new first moment over the denominator.
+  V update(V g, V m, V v) const { return mul_add(cg, g, cm * m) / (sqrt(v * inv_bc2) + eps); }
+  V guess(V p, V g0, const V* /*old*/, const V* now) const {
+    return prep.solve(
+        p, g0, [&](V x) { return prep.unscale(p - update(prep.grad(x, g0), now[0], now[1])); },
+        [&] {
+          const V denom = sqrt(now[1] * inv_bc2) + eps;
+          return std::array<V, 2>{cg / denom, cm * now[0] / denom};
+        });
+  }
+
+  const PreparedGrad<V> prep;
+  const MomentsV<V> moments;
+  const V inv_bc2, eps, cg, cm;
+};
+
+// One NAdam step over n elements: q.p and state q.s = {exp_avg, exp_avg_sq}.
+template <class V, class Io>
+void nadam(const Nadam::Args& a, Ptrs q, int64_t n, Io& io) {
+  const NadamV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    V p, g;
-    prep.load(q, i, lanes, p, g);
-    const V m = moments.first(q.s[0] + i, g, lanes);
-    const V v = moments.second(q.s[1] + i, g, lanes);
-    const V denom = sqrt(v * inv_bc2) + eps;
-    (p + mul_add(cg, g, cm * m) / denom).store(q.p + i, lanes);
+    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
+    V p, g, now[kMaxSlots] = {};
+    c.prep.apply(p0, g0, p, g);
+    now[0] = c.moments.first(V::load(q.s[0] + i, lanes), g);
+    now[1] = c.moments.second(V::load(q.s[1] + i, lanes), g);
+    io.state(q, 0, i, lanes, now[0]);
+    io.state(q, 1, i, lanes, now[1]);
+    const V p1 = p + c.update(g, now[0], now[1]);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
   });
 }
 

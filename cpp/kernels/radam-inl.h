@@ -1,24 +1,43 @@
 // RAdam kernel (see radam.h for the math). Included per target.
 #include "kernels/common-inl.h"
+#include "kernels/io-inl.h"
 #include "kernels/radam.h"
 
 namespace fastoptim {
 namespace FO_TARGET {
 
-// Computes one RAdam step in place: q.p and q.s = {exp_avg, exp_avg_sq}.
 template <class V>
-void radam(const Radam::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const MomentsV<V> moments(a.moments);
-  const V eps = V::set1(a.eps), coef = V::set1(a.neg_coef);
+struct RadamV {
+  explicit RadamV(const Radam::Args& a)
+      : a(a), prep(a.prep), moments(a.moments), eps(V::set1(a.eps)), coef(V::set1(a.neg_coef)),
+        neg_coef(-coef) {}
+
+  // Early steps (rho_t <= 5) take an un-adapted momentum step.
+  V step(V m, V v) const { return a.rectified ? m / (sqrt(v) + eps) : m; }
+  V guess(V p, V /*g0*/, const V* /*old*/, const V* now) const {
+    return prep.unscale(mul_add(neg_coef, step(now[0], now[1]), p));
+  }
+
+  const Radam::Args& a;
+  const PreparedGrad<V> prep;
+  const MomentsV<V> moments;
+  const V eps, coef, neg_coef;
+};
+
+// One RAdam step over n elements: q.p and state q.s = {exp_avg, exp_avg_sq}.
+template <class V, class Io>
+void radam(const Radam::Args& a, Ptrs q, int64_t n, Io& io) {
+  const RadamV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    V p, g;
-    prep.load(q, i, lanes, p, g);
-    const V m = moments.first(q.s[0] + i, g, lanes);
-    const V v = moments.second(q.s[1] + i, g, lanes);
-    // Early steps (rho_t <= 5) take an un-adapted momentum step.
-    const V step = a.rectified ? m / (sqrt(v) + eps) : m;
-    mul_add(coef, step, p).store(q.p + i, lanes);
+    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
+    V p, g, now[kMaxSlots] = {};
+    c.prep.apply(p0, g0, p, g);
+    now[0] = c.moments.first(V::load(q.s[0] + i, lanes), g);
+    now[1] = c.moments.second(V::load(q.s[1] + i, lanes), g);
+    io.state(q, 0, i, lanes, now[0]);
+    io.state(q, 1, i, lanes, now[1]);
+    const V p1 = mul_add(c.coef, c.step(now[0], now[1]), p);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
   });
 }
 

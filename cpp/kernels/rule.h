@@ -25,20 +25,35 @@ namespace fastoptim {
 constexpr int kMaxSlots = 3;
 
 // One tensor's (or one chunk's) memory: parameter, gradient and up to three state arrays, all
-// with the same number of float32 elements. Unused slots are null.
+// with the same number of float32 elements. Unused slots are null. State is read from s[k]; an
+// in-place step writes it back there, a guarded step (nonfinite="skip"/"raise") writes it to
+// d[k], a second buffer, so that the old state survives until the step is known to be good.
 struct Ptrs {
   float* p;
   const float* g;
   float* s[kMaxSlots];
+  float* d[kMaxSlots];
 
   Ptrs offset(int64_t i) const {
     Ptrs r = *this;
     r.p += i;
     r.g += i;
-    for (float*& s : r.s)
-      if (s) s += i;
+    for (int k = 0; k < kMaxSlots; ++k) {
+      if (r.s[k]) r.s[k] += i;
+      if (r.d[k]) r.d[k] += i;
+    }
     return r;
   }
+};
+
+// What a guarded kernel call reports and where it logs the parameters it cannot undo by
+// recomputation (see kernels/io-inl.h). The caller provides room for n more entries.
+struct Guard {
+  uint32_t* offset;  // element index (from the call's start) of each logged parameter...
+  float* value;      // ...and its old value
+  int64_t count;     // entries used
+  bool stream;       // write state with streaming stores (d[] is 64-byte aligned)
+  bool bad;          // out: some gradient element was NaN or infinite
 };
 
 // Bounds a real hyperparameter must satisfy (all must also be finite, never NaN).

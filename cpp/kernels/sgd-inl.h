@@ -1,26 +1,49 @@
 // SGD kernel, once for every vector type (see sgd.h for the math). Included per target.
 #include "kernels/common-inl.h"
+#include "kernels/io-inl.h"
 #include "kernels/sgd.h"
 
 namespace fastoptim {
 namespace FO_TARGET {
 
-// Computes one SGD step in place over n elements of q.p (and q.s[0], the momentum buffer).
 template <class V>
-void sgd(const Sgd::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const V mom = V::set1(a.momentum), damp = V::set1(a.one_minus_dampening);
-  const V neg_lr = V::set1(a.neg_lr);
+struct SgdV {
+  explicit SgdV(const Sgd::Args& a)
+      : a(a), prep(a.prep), mom(V::set1(a.momentum)), damp(V::set1(a.one_minus_dampening)),
+        neg_lr(V::set1(a.neg_lr)), lr(-neg_lr) {}
+
+  // The step direction from the prepared gradient and the new momentum buffer.
+  V direction(V g, V buf) const {
+    return !a.use_momentum ? g : a.nesterov ? mul_add(mom, buf, g) : buf;
+  }
+  // The parameter before the step (io-inl.h).
+  V guess(V p, V g0, const V* /*old*/, const V* now) const {
+    if (a.use_momentum && !a.nesterov) return mul_add(lr, now[0], p);  // reads no g
+    return prep.solve(
+        p, g0, [&](V x) { return mul_add(lr, direction(prep.grad(x, g0), now[0]), p); },
+        [&] { return std::array<V, 2>{neg_lr, a.nesterov ? neg_lr * mom * now[0] : V::set1(0.0f)}; });
+  }
+
+  const Sgd::Args& a;
+  const PreparedGrad<V> prep;
+  const V mom, damp, neg_lr, lr;
+};
+
+// One SGD step over n elements of q.p (and q.s[0], the momentum buffer).
+template <class V, class Io>
+void sgd(const Sgd::Args& a, Ptrs q, int64_t n, Io& io) {
+  const SgdV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    V p, g;
-    prep.load(q, i, lanes, p, g);
+    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
+    V p, g, now[kMaxSlots] = {};
+    c.prep.apply(p0, g0, p, g);
     if (a.use_momentum) {
       // The first step copies the gradient into the buffer, without dampening (as torch).
-      const V buf = a.first ? g : mul_add(mom, V::load(q.s[0] + i, lanes), damp * g);
-      buf.store(q.s[0] + i, lanes);
-      g = a.nesterov ? mul_add(mom, buf, g) : buf;
+      now[0] = a.first ? g : mul_add(c.mom, V::load(q.s[0] + i, lanes), c.damp * g);
+      io.state(q, 0, i, lanes, now[0]);
     }
-    mul_add(neg_lr, g, p).store(q.p + i, lanes);
+    const V p1 = mul_add(c.neg_lr, c.direction(g, now[0]), p);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
   });
 }
 

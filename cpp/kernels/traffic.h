@@ -11,16 +11,18 @@ struct Traffic : NoScalars {
   static constexpr int kSlots = 3;
   static constexpr const char* kSlotNames[kSlots] = {"s0", "s1", "s2"};
 
-  struct Hyper {};
+  struct Hyper {
+    double slots;  // the first `slots` state arrays are read and written
+  };
   struct Args {
     float zero;
   };
 
   template <class G>
-  static Hyper read(G&) {
-    return {};
+  static Hyper read(G& g) {
+    return Hyper{g.real("slots", Bound::kNonNegative)};
   }
-  static bool needs_slot(const Hyper&, int) { return false; }
+  static bool needs_slot(const Hyper& h, int slot) { return slot < h.slots; }
   static Args args(const Hyper&, int64_t, double*) { return Args{0.0f}; }
 };
 

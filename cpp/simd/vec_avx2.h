@@ -2,6 +2,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "simd/lanes.h"
 #include "simd/prefetch.h"
 
@@ -25,6 +27,13 @@ struct Vec {
   static Vec load(const float* p, Tail t) { return {_mm256_maskload_ps(p, tail_mask(t))}; }
   void store(float* p, Full) const { _mm256_storeu_ps(p, v); }
   void store(float* p, Tail t) const { _mm256_maskstore_ps(p, tail_mask(t), v); }
+  // A store that bypasses the caches; p must be 32-byte aligned.
+  void stream(float* p) const { _mm256_stream_ps(p, v); }
+  // Bit mask of the lanes whose bit patterns differ.
+  static uint32_t differ(Vec a, Vec b) {
+    const __m256i eq = _mm256_cmpeq_epi32(_mm256_castps_si256(a.v), _mm256_castps_si256(b.v));
+    return ~static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(eq))) & 0xffu;
+  }
 
   friend Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }

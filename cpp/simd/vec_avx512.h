@@ -23,6 +23,12 @@ struct Vec {
   static Vec load(const float* p, Tail t) { return {_mm512_maskz_loadu_ps(tail_mask(t), p)}; }
   void store(float* p, Full) const { _mm512_storeu_ps(p, v); }
   void store(float* p, Tail t) const { _mm512_mask_storeu_ps(p, tail_mask(t), v); }
+  // A store that bypasses the caches; p must be 64-byte aligned.
+  void stream(float* p) const { _mm512_stream_ps(p, v); }
+  // Bit mask of the lanes whose bit patterns differ.
+  static uint32_t differ(Vec a, Vec b) {
+    return _mm512_cmpneq_epi32_mask(_mm512_castps_si512(a.v), _mm512_castps_si512(b.v));
+  }
 
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }

@@ -2,6 +2,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "simd/lanes.h"
 
@@ -18,6 +19,16 @@ struct Vec {
   static Vec load(const float* p, Tail) { return {*p}; }
   void store(float* p, Full) const { *p = v; }
   void store(float* p, Tail) const { *p = v; }
+  // A store that bypasses the caches (nonfinite="skip" state buffers); plain here.
+  void stream(float* p) const { *p = v; }
+  // Bit mask of the lanes whose bit patterns differ (so -0 differs from +0, and NaNs compare
+  // by payload).
+  static uint32_t differ(Vec a, Vec b) {
+    uint32_t x, y;
+    std::memcpy(&x, &a.v, 4);
+    std::memcpy(&y, &b.v, 4);
+    return x != y;
+  }
 
   friend Vec operator+(Vec a, Vec b) { return {a.v + b.v}; }
   friend Vec operator-(Vec a, Vec b) { return {a.v - b.v}; }

@@ -21,27 +21,34 @@
 namespace fastoptim {
 namespace FO_TARGET {
 
+// An update rule's three entry points (io-inl.h): kernel K, vector constants C.
+#define FO_UPDATE_RULE(Rule, K, C)                                              \
+  t.set<Rule>(&run_in_place<Vec, Rule::Args, &K<Vec, InPlace>>,                 \
+              &run_guarded<Vec, Rule::Args, &K<Vec, Guarded<Vec>>>,             \
+              &run_undo<Vec, Rule::Args, C<Vec>>)
+
 const Kernels* table() {
   static const Kernels k = [] {
     Kernels t;
     t.name = FO_TARGET_NAME;
     t.any_nonfinite = &any_nonfinite<Vec>;
     t.sum_squares = &sum_squares;
-    t.set<Sgd>(&sgd<Vec>);
-    t.set<Adam>(&adam<Vec>);
-    t.set<Adagrad>(&adagrad<Vec>);
-    t.set<Rmsprop>(&rmsprop<Vec>);
-    t.set<Adadelta>(&adadelta<Vec>);
-    t.set<Adamax>(&adamax<Vec>);
-    t.set<Nadam>(&nadam<Vec>);
-    t.set<Radam>(&radam<Vec>);
-    t.set<Lion>(&lion<Vec>);
-    t.set<ProximalSgd>(&proximal_sgd<Vec>);
-    t.set<ProximalAdagrad>(&proximal_adagrad<Vec>);
+    FO_UPDATE_RULE(Sgd, sgd, SgdV);
+    FO_UPDATE_RULE(Adam, adam, AdamV);
+    FO_UPDATE_RULE(Adagrad, adagrad, AdagradV);
+    FO_UPDATE_RULE(Rmsprop, rmsprop, RmspropV);
+    FO_UPDATE_RULE(Adadelta, adadelta, AdadeltaV);
+    FO_UPDATE_RULE(Adamax, adamax, AdamaxV);
+    FO_UPDATE_RULE(Nadam, nadam, NadamV);
+    FO_UPDATE_RULE(Radam, radam, RadamV);
+    FO_UPDATE_RULE(Lion, lion, LionV);
+    FO_UPDATE_RULE(ProximalSgd, proximal_sgd, ProximalSgdV);
+    FO_UPDATE_RULE(ProximalAdagrad, proximal_adagrad, ProximalAdagradV);
     t.set<LookaheadSync>(&lookahead_sync<Vec>);
     t.set<EmaUpdate>(&ema_update<Vec>);
     t.set<EmaSwap>(&ema_swap<Vec>);
-    t.set<Traffic>(&traffic<Vec>);
+    FO_UPDATE_RULE(Traffic, traffic, TrafficV);
+#undef FO_UPDATE_RULE
     return t;
   }();
   return &k;

@@ -27,8 +27,16 @@ class _Plan:
         states: list[list[np.ndarray] | None],
         steps: np.ndarray,
         flat_grads: list[np.ndarray] | None = None,
+        scalars: list[np.ndarray] = ...,
+        shadows: list[list[np.ndarray] | None] | None = None,
     ) -> None: ...
-    def step(self, grads: Sequence[np.ndarray | None] | None = None) -> None: ...
+    def step(self, grads: Sequence[np.ndarray | None] | None = None) -> bool:
+        """One step; True if a guarded step went through and the state buffers swapped."""
+    max_grad_norm: float | None
+    last_grad_norm: float
+    nonfinite: str
+    skipped_steps: int
+    logged: int
     def __len__(self) -> int: ...
     @staticmethod
     def validate(group: dict[str, Any], index: int = 0) -> None: ...

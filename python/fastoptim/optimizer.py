@@ -64,6 +64,8 @@ class Optimizer:
         self._params: list = []
         self._steps = np.zeros(0, dtype=np.int64)
         self._states: dict = {}  # slot name -> list of views, aligned with self._params
+        # The second state buffers of guarded steps (nonfinite="skip"/"raise"), else None.
+        self._shadows: dict | None = None
         self._group_of: list = []  # param group index of each of self._params
         self._scalars: dict = {}  # per-tensor scalar state name -> float64 array (NAdam)
         self._plan = None
@@ -111,7 +113,9 @@ class Optimizer:
         """(Re)creates the native plan for `groups`, carrying over the state of known params.
 
         State arrays get one flat, 64-byte-aligned buffer per slot, in parameter order, so the
-        state of parameters that are adjacent in memory (a FlatParams) is adjacent too.
+        state of parameters that are adjacent in memory (a FlatParams) is adjacent too. With
+        nonfinite="skip"/"raise" every slot gets a second such buffer: a step writes the new
+        state there and keeps the old one until it knows every gradient was finite.
         """
         params = [p for g in groups for p in g["params"]]
         _core.check_params(params)  # before allocating anything for them
@@ -124,10 +128,14 @@ class Optimizer:
         steps = self._steps if steps is None else steps
         shapes = [getattr(p, "shape", ()) for p in params]
         total = sum(int(getattr(p, "size", 0)) for p in params)
+        guarded = self._nonfinite != "propagate"
         new_states, slot_lists = {}, []
+        new_shadows, shadow_lists = ({}, []) if guarded else (None, None)
         for name in self._native.slots:
             if name not in needed:
                 slot_lists.append(None)
+                if guarded:
+                    shadow_lists.append(None)
                 continue
             views = split_views(aligned_zeros(total), shapes)
             for p, v in zip(params, views):
@@ -136,6 +144,9 @@ class Optimizer:
                     v[...] = states[name][i]
             new_states[name] = views
             slot_lists.append(views)
+            if guarded:
+                new_shadows[name] = split_views(aligned_zeros(total), shapes)
+                shadow_lists.append(new_shadows[name])
         new_steps = np.array([steps[old[id(p)]] if id(p) in old else 0 for p in params],
                              dtype=np.int64)
         scalars = self._scalars if scalars is None else scalars
@@ -151,13 +162,14 @@ class Optimizer:
             if any(g is None for g in flat_grads):
                 flat_grads = None
         plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads,
-                            list(new_scalars.values()))
+                            list(new_scalars.values()), shadow_lists)
         plan.max_grad_norm = self._max_grad_norm
         plan.nonfinite = self._nonfinite
         if self._plan is not None:
             plan.skipped_steps = self._plan.skipped_steps
         self.param_groups[:] = groups
         self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
+        self._shadows = new_shadows
         self._scalars, self._group_of = new_scalars, group_of
 
     # ---- gradient clipping --------------------------------------------------------------
@@ -189,8 +201,15 @@ class Optimizer:
         ``"propagate"`` (default, as torch): the update runs and the NaN spreads.
         ``"skip"``: nothing changes (parameters, state, step counts) and ``skipped_steps``
         counts it. ``"raise"``: ``FloatingPointError`` naming the first such gradient, nothing
-        changed. The check reads the gradients once before any write; with ``max_grad_norm``
-        the clipping norm doubles as the check.
+        changed.
+
+        The check is fused into the update pass: no extra pass over the gradients. For that,
+        "skip" and "raise" keep a second copy of every state array (twice the state memory):
+        a step reads the state from one and writes it to the other, and the two swap when
+        the step goes through, so a state array taken from ``opt.state`` is current until
+        the next step (take it again, or copy it, after stepping). Parameters are updated in
+        place; if a NaN or Inf turns up mid-pass, every parameter already written is restored
+        bit for bit. With ``max_grad_norm`` the clipping norm doubles as the check.
         """
         return self._nonfinite
 
@@ -199,7 +218,10 @@ class Optimizer:
         if not isinstance(mode, str):
             raise TypeError(f"nonfinite must be a string, got {type(mode).__name__}")
         self._plan.nonfinite = mode  # validates
+        rebuild = (mode == "propagate") != (self._nonfinite == "propagate")
         self._nonfinite = mode
+        if rebuild:  # second state buffers: allocated for "skip"/"raise", freed for "propagate"
+            self._rebuild(self.param_groups)
 
     @property
     def skipped_steps(self) -> int:
@@ -214,10 +236,12 @@ class Optimizer:
         for a parameter skips it. Omit it when the parameters live in a FlatParams store.
         """
         try:
-            self._plan.step(grads)
+            swapped = self._plan.step(grads)
         except _core.StalePlan:  # an option now needs a state array the plan lacks
             self._rebuild(self.param_groups)
-            self._plan.step(grads)
+            swapped = self._plan.step(grads)
+        if swapped:  # a guarded step went through: its new state is in the other buffers
+            self._states, self._shadows = self._shadows, self._states
 
     def zero_grad(self) -> None:
         """Zeroes the gradients of the FlatParams stores the parameters live in."""
