@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
 #endif
@@ -37,6 +39,17 @@ namespace {
 struct StalePlan : std::runtime_error {
   StalePlan() : std::runtime_error("optimizer state layout changed; rebuild the plan") {}
 };
+
+// Size of the last-level cache (Linux/glibc reports it; 32 MiB where nothing does).
+int64_t last_level_cache_bytes() {
+#ifdef _SC_LEVEL3_CACHE_SIZE
+  for (int name : {_SC_LEVEL4_CACHE_SIZE, _SC_LEVEL3_CACHE_SIZE, _SC_LEVEL2_CACHE_SIZE}) {
+    const long v = sysconf(name);
+    if (v > 0) return v;
+  }
+#endif
+  return int64_t{32} << 20;
+}
 
 // Orders a thread's streaming (non-temporal) stores before everything after it, on scope exit.
 struct StreamFence {
@@ -352,15 +365,20 @@ class Plan {
 
     // 5. nonfinite="skip"/"raise": a step with a NaN or Inf gradient must change nothing.
     //  - With clipping, the norm decides: finite proves every gradient finite.
-    //  - Else, if the rule has a guarded kernel and the plan has second state buffers, the
-    //    check is fused into the update (run_guarded, below), which undoes a failed step.
-    //  - Else one read-only pass over the gradients decides before anything is written.
+    //  - Else, for a step whose memory does not fit in the last-level cache, the check is
+    //    fused into the update (run_guarded, below; the rule's guarded kernel and the plan's
+    //    second state buffers), which undoes a failed step: no second pass over gradients
+    //    that would come from DRAM again.
+    //  - Else one read-only pass over the gradients decides before anything is written: in
+    //    cache that re-read is cheaper than the guarded kernel's extra work and buffers
+    //    (bench/results/skip.md).
     const KernelSlot<Rule>& slot = active_kernels().template slot<Rule>();
     bool fused = false;
     if (nonfinite_ != Nonfinite::kPropagate) {
       if (max_grad_norm_ >= 0) {
         if (!std::isfinite(last_grad_norm_)) return reject(runs, run_tensor);
-      } else if (slot.guarded && has_shadows_ && prescan_steps_ == 0) {
+      } else if (slot.guarded && has_shadows_ && prescan_steps_ == 0 &&
+                 (fused_check_ > 0 || (fused_check_ < 0 && beyond_cache(runs, run_tensor)))) {
         fused = true;
       } else {
         if (prescan_steps_ > 0) --prescan_steps_;
@@ -464,6 +482,14 @@ class Plan {
                                              : "propagate";
   }
   int64_t skipped_steps() const { return skipped_steps_; }
+  // Which check skip/raise use without clipping: None picks by size (step()), True the fused
+  // one, False the pre-scan (for tests and benchmarks).
+  py::object fused_check() const {
+    return fused_check_ < 0 ? py::object(py::none()) : py::object(py::bool_(fused_check_ > 0));
+  }
+  void set_fused_check(py::object v) {
+    fused_check_ = v.is_none() ? -1 : (v.cast<bool>() ? 1 : 0);
+  }
   // How many old parameter values the last guarded step logged (those its rule's guess() could
   // not recompute exactly; see kernels/io-inl.h); -1 before any.
   int64_t logged() const { return logged_; }
@@ -652,6 +678,19 @@ class Plan {
     return false;
   }
 
+  // Whether a guarded step over these runs would touch more memory than the last-level cache
+  // holds: parameters, gradients, state and second state buffers.
+  bool beyond_cache(const std::vector<Run>& runs, const std::vector<size_t>& run_tensor) const {
+    static const int64_t cache = last_level_cache_bytes();
+    int64_t bytes = 0;
+    for (size_t r = 0; r < runs.size(); ++r) {
+      int arrays = 2;
+      for (bool has : tensors_[run_tensor[r]].has_slot) arrays += has ? 2 : 0;
+      bytes += runs[r].second * 4 * arrays;
+    }
+    return bytes > cache;
+  }
+
   // Elements from q to the next 64-byte boundary of its state buffers (0 if there already, or
   // if it has none, or if they disagree and can never be aligned together).
   static int64_t elements_to_line(const Ptrs& q) {
@@ -717,6 +756,7 @@ class Plan {
   int64_t logged_ = -1;
   static constexpr int kPrescanSteps = 63;
   int prescan_steps_ = 0;  // steps left that check with a pre-scan instead (see step())
+  int fused_check_ = -1;    // -1: by size; 0: pre-scan; 1: fused
   std::vector<Piece> pieces_;
   std::vector<int64_t> saved_steps_;
   std::array<std::vector<double>, Rule::kScalars> saved_scalars_;
@@ -841,6 +881,7 @@ void bind_plan(py::module_& m, const char* name) {
       .def_property("nonfinite", &P::nonfinite, &P::set_nonfinite)
       .def_property("skipped_steps", &P::skipped_steps, &P::set_skipped_steps)
       .def_property_readonly("logged", &P::logged)
+      .def_property("fused_check", &P::fused_check, &P::set_fused_check)
       .def_static("validate", &P::validate, py::arg("group"), py::arg("index") = 0)
       .def_static(
           "needed_slots",
@@ -879,6 +920,8 @@ PYBIND11_MODULE(_core, m) {
         "Forces a target (testing hook; FASTOPTIM_DISABLE is the user-facing switch).");
   m.def("check_params", [](py::list params) { checked_params(params); }, py::arg("params"),
         "Raises TypeError/ValueError unless every parameter can be updated in place.");
+  m.def("last_level_cache", &last_level_cache_bytes,
+        "Bytes of the last-level cache as the non-finite check sees it (Plan.step).");
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));

@@ -6,17 +6,26 @@ import numpy as np
 import pytest
 
 import fastoptim as fo
+from fastoptim import _core
 from conftest import CORE_CONFIGS, RULES, grad_stream
 
 # The last tensor is large enough to be scanned in several blocks and on two threads.
 SHAPES = [(7, 5), (13,), (300_007,)]
 
 
-def make(rule, seed=0, **kw):
+def make(rule, seed=0, fused=None, **kw):
     cls, lr = RULES[rule][0], RULES[rule][3]
     rng = np.random.default_rng(seed)
     params = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
-    return params, cls(params, lr=lr, **kw)
+    return params, force(cls(params, lr=lr, **kw), fused)
+
+
+def force(opt, fused):
+    """Makes skip/raise use the fused check (True), the pre-scan (False) or pick by size
+    (None: fused only for steps beyond the last-level cache, which tests rarely reach)."""
+    opt._fused_check = fused
+    opt._plan.fused_check = fused
+    return opt
 
 
 def state_of(opt):
@@ -32,12 +41,14 @@ def assert_state_equal(a, b):
             assert np.array_equal(a[i][k], b[i][k]), (i, k)
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "prescan"])
 @pytest.mark.parametrize("where", ["end of last", "start of first", "middle"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("rule", RULES)
-def test_skip_changes_nothing_and_training_goes_on_as_if_it_never_happened(rule, bad, where):
+def test_skip_changes_nothing_and_training_goes_on_as_if_it_never_happened(rule, bad, where,
+                                                                           fused):
     stream = list(grad_stream(np.random.default_rng(1), SHAPES, 4))
-    params, opt = make(rule, nonfinite="skip")
+    params, opt = make(rule, nonfinite="skip", fused=fused)
     twin_params, twin = make(rule)
     for gs in stream[:2]:
         opt.step(gs)
@@ -61,9 +72,10 @@ def test_skip_changes_nothing_and_training_goes_on_as_if_it_never_happened(rule,
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "prescan"])
 @pytest.mark.parametrize("rule", ["SGD", "Adam", "Lion"])
-def test_raise_names_the_parameter_and_changes_nothing(rule):
-    params, opt = make(rule, nonfinite="raise")
+def test_raise_names_the_parameter_and_changes_nothing(rule, fused):
+    params, opt = make(rule, nonfinite="raise", fused=fused)
     gs = list(grad_stream(np.random.default_rng(2), SHAPES, 1))[0]
     opt.step(gs)
     before_params, before_state = [p.copy() for p in params], state_of(opt)
@@ -135,7 +147,7 @@ def all_configs():
                               ((r, i) for r, e in RULES.items() for i in range(len(e[4])))])
 def test_guarded_steps_equal_in_place_steps_and_undo_exactly_for_every_option(rule, config):
     stream = list(grad_stream(np.random.default_rng(5), SHAPES, 6))
-    params, opt = make(rule, nonfinite="skip", **config)
+    params, opt = make(rule, nonfinite="skip", fused=True, **config)
     twin_params, twin = make(rule, **config)
     for gs in stream[:3]:
         opt.step(gs)
@@ -171,7 +183,7 @@ def test_guarded_large_steps_on_every_target_and_thread_count(rule, config, nthr
     rng = np.random.default_rng(7)
     init = [rng.standard_normal(s).astype(np.float32) for s in BIG]
     params, twin_params = [p.copy() for p in init], [p.copy() for p in init]
-    opt = cls(params, lr=lr, nonfinite="skip", **config)
+    opt = force(cls(params, lr=lr, nonfinite="skip", **config), True)
     twin = cls(twin_params, lr=lr, **config)
     stream = list(grad_stream(np.random.default_rng(8), BIG, 3))
     opt.step(stream[0])
@@ -201,6 +213,7 @@ def test_guarded_steps_with_missing_grads_and_groups_that_keep_different_state()
         return ps, fo.Adam(groups, lr=0.01, **kw)
 
     params, opt = build(nonfinite="skip")
+    force(opt, True)
     twin_params, twin = build()
     stream = list(grad_stream(np.random.default_rng(10), SHAPES, 6))
     stream[1][1] = None  # a parameter without a gradient keeps its state through the swap
@@ -216,7 +229,7 @@ def test_guarded_steps_with_missing_grads_and_groups_that_keep_different_state()
 
 def test_switching_modes_mid_run_keeps_every_bit():
     stream = list(grad_stream(np.random.default_rng(11), SHAPES, 6))
-    params, opt = make("RMSprop", centered=True, momentum=0.9)
+    params, opt = make("RMSprop", fused=True, centered=True, momentum=0.9)
     twin_params, twin = make("RMSprop", centered=True, momentum=0.9)
     for mode, gs in zip(["propagate", "skip", "skip", "raise", "propagate", "skip"], stream):
         opt.nonfinite = mode
@@ -231,7 +244,7 @@ def test_guarded_flat_store_without_clipping():
     rng = np.random.default_rng(12)
     arrays = [rng.standard_normal(s) for s in SHAPES]
     store, twin_store = fo.FlatParams(arrays), fo.FlatParams(arrays)
-    opt = fo.AdamW(store, lr=0.01, nonfinite="skip")
+    opt = force(fo.AdamW(store, lr=0.01, nonfinite="skip"), True)
     twin = fo.AdamW(twin_store, lr=0.01)
     for k, g in enumerate(grad_stream(np.random.default_rng(13), [store.data.shape], 4)):
         store.grad[:] = g[0]
@@ -251,7 +264,26 @@ def test_guarded_step_logs_few_parameters_for_a_smooth_rule():
     # that inexact does it keep the old value. For Adam on typical data that is a few percent.
     rng = np.random.default_rng(14)
     p = rng.standard_normal(2**18).astype(np.float32)
-    opt = fo.Adam([p], lr=1e-3, nonfinite="skip")
+    opt = force(fo.Adam([p], lr=1e-3, nonfinite="skip"), True)
     for _ in range(3):
         opt.step([(rng.standard_normal(p.size) * 1e-2).astype(np.float32)])
     assert 0 < opt._plan.logged < 0.05 * p.size
+
+
+def test_the_check_is_fused_exactly_for_steps_beyond_the_last_level_cache():
+    cache = _core.last_level_cache()
+    assert cache > 0
+    # SGD with momentum touches 4 arrays per element in a guarded step (p, g, two buffers).
+    n = cache // 16 + 4096
+    if n > 2**27:
+        pytest.skip(f"a step beyond this CPU's {cache >> 20} MiB cache needs over 2 GiB")
+    small = np.zeros(n // 4, np.float32)
+    big = np.zeros(n, np.float32)
+    for p, fused in ((small, False), (big, True)):
+        opt = fo.SGD([p], lr=0.1, momentum=0.9, nonfinite="skip")
+        g = np.ones_like(p)
+        opt.step([g])
+        assert (opt._plan.logged >= 0) == fused  # only the fused check keeps a log
+        g[-1] = np.nan
+        opt.step([g])
+        assert opt.skipped_steps == 1 and np.all(p == p[0])

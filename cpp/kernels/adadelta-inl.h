@@ -16,9 +16,10 @@ struct AdadeltaV {
   V delta(V g, V acc_delta, V square_avg) const {
     return sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g;
   }
+  V before(V p, V d) const { return prep.unscale(mul_add(lr, d, p)); }
   V guess(V p, V g0, const V* old, const V* now) const {
     return prep.solve(
-        p, g0, [&](V x) { return mul_add(lr, delta(prep.grad(x, g0), old[1], now[0]), p); },
+        p, g0, [&](V x) { return before(p, delta(prep.grad(x, g0), old[1], now[0])); },
         [&] { return std::array<V, 2>{delta(neg_lr, old[1], now[0]), V::set1(0.0f)}; });
   }
 
@@ -42,7 +43,7 @@ void adadelta(const Adadelta::Args& a, Ptrs q, int64_t n, Io& io) {
     now[1] = c.averages.second(old[1], delta);
     io.state(q, 1, i, lanes, now[1]);
     const V p1 = mul_add(c.neg_lr, delta, p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, old, now); });
+    io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, delta, g0, old, now); });
   });
 }
 

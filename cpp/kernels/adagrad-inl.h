@@ -13,9 +13,10 @@ struct AdagradV {
         neg_clr(V::set1(a.neg_clr)), clr(-neg_clr) {}
 
   V direction(V g, V sum) const { return g / (sqrt(sum) + eps); }
+  V before(V p, V d) const { return mul_add(clr, d, p); }
   V guess(V p, V g0, const V* /*old*/, const V* now) const {
     return prep.solve(
-        p, g0, [&](V x) { return mul_add(clr, direction(prep.grad(x, g0), now[0]), p); },
+        p, g0, [&](V x) { return before(p, direction(prep.grad(x, g0), now[0])); },
         [&] { return std::array<V, 2>{neg_clr / (sqrt(now[0]) + eps), V::set1(0.0f)}; });
   }
 
@@ -34,8 +35,9 @@ void adagrad(const Adagrad::Args& a, Ptrs q, int64_t n, Io& io) {
     // The accumulator starts at initial_accumulator_value: on the first step it is not read.
     now[0] = mul_add(g, g, a.first ? c.init : V::load(q.s[0] + i, lanes));
     io.state(q, 0, i, lanes, now[0]);
-    const V p1 = mul_add(c.neg_clr, c.direction(g, now[0]), p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
+    const V d = c.direction(g, now[0]);
+    const V p1 = mul_add(c.neg_clr, d, p);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, d, g0, nullptr, now); });
   });
 }
 

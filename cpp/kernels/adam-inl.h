@@ -14,9 +14,11 @@ struct AdamV {
 
   // sqrt(v) / sqrt(1 - b2^t) as a multiply: one divide per element is the throughput limit.
   V direction(V m, V v) const { return m / mul_add(sqrt(v), inv_bc2, eps); }
-  // The parameter before the step, from the one after it and the new moments (io-inl.h).
+  // The parameter before the step, from the one after it and the step direction d...
+  V before(V p, V d) const { return prep.unscale(mul_add(step, d, p)); }
+  // ...recomputed from the new moments (io-inl.h).
   V guess(V p, V /*g0*/, const V* /*old*/, const V* now) const {
-    return prep.unscale(mul_add(step, direction(now[0], now[a.amsgrad ? 2 : 1]), p));
+    return before(p, direction(now[0], now[a.amsgrad ? 2 : 1]));
   }
 
   const Adam::Args& a;
@@ -42,8 +44,9 @@ void adam(const Adam::Args& a, Ptrs q, int64_t n, Io& io) {
       now[2] = max(V::load(q.s[2] + i, lanes), now[1]);
       io.state(q, 2, i, lanes, now[2]);
     }
-    const V p1 = mul_add(c.neg_step, c.direction(now[0], now[a.amsgrad ? 2 : 1]), p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
+    const V d = c.direction(now[0], now[a.amsgrad ? 2 : 1]);
+    const V p1 = mul_add(c.neg_step, d, p);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return c.before(p1, d); });
   });
 }
 

@@ -12,9 +12,8 @@ struct AdamaxV {
       : prep(a.prep), moments(a.moments), b2(V::set1(a.beta2)), eps(V::set1(a.eps)),
         neg_clr(V::set1(a.neg_clr)), clr(-neg_clr) {}
 
-  V guess(V p, V /*g0*/, const V* /*old*/, const V* now) const {
-    return prep.unscale(mul_add(clr, now[0] / now[1], p));
-  }
+  V before(V p, V d) const { return prep.unscale(mul_add(clr, d, p)); }
+  V guess(V p, V /*g0*/, const V* /*old*/, const V* now) const { return before(p, now[0] / now[1]); }
 
   const PreparedGrad<V> prep;
   const MomentsV<V> moments;
@@ -33,8 +32,9 @@ void adamax(const Adamax::Args& a, Ptrs q, int64_t n, Io& io) {
     now[1] = max(c.b2 * V::load(q.s[1] + i, lanes), abs(g) + c.eps);
     io.state(q, 0, i, lanes, now[0]);
     io.state(q, 1, i, lanes, now[1]);
-    const V p1 = mul_add(c.neg_clr, now[0] / now[1], p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
+    const V d = now[0] / now[1];
+    const V p1 = mul_add(c.neg_clr, d, p);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return c.before(p1, d); });
   });
 }
 

@@ -40,6 +40,20 @@ struct PreparedGrad {
   const V scale, wd, param_scale;
 };
 
+// The guess (io-inl.h) a forward pass makes with a rule's vector constants c: c.before(p1, d)
+// from the step direction d it has just computed, which equals what c.guess() recomputes from
+// memory bit for bit, unless coupled weight decay makes the gradient read p: then c.guess()
+// itself (it solves for p).
+template <class T>
+struct Same {
+  using type = T;
+};
+template <class C, class V>
+V fast_guess(const C& c, V p1, V d, V g0, const typename Same<V>::type* old,
+             const typename Same<V>::type* now) {
+  return c.prep.a.coupled ? c.guess(p1, g0, old, now) : c.before(p1, d);
+}
+
 // Moments broadcast to vectors.
 template <class V>
 struct MomentsV {

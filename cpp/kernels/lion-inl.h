@@ -14,9 +14,10 @@ struct LionV {
 
   // The update direction interpolates the old momentum and g with beta1...
   V direction(V g, V m) const { return sign(mul_add(omb1, g - m, m)); }
+  V before(V p, V d) const { return prep.unscale(mul_add(lr, d, p)); }
+  // Lion's weight decay is decoupled only: its gradient never reads p.
   V guess(V p, V g0, const V* old, const V* /*now*/) const {
-    // Lion's weight decay is decoupled only: its gradient never reads p.
-    return prep.unscale(mul_add(lr, direction(prep.grad(p, g0), old[0]), p));
+    return before(p, direction(prep.grad(p, g0), old[0]));
   }
 
   const PreparedGrad<V> prep;
@@ -33,9 +34,10 @@ void lion(const Lion::Args& a, Ptrs q, int64_t n, Io& io) {
     V p, g, old[kMaxSlots] = {};
     c.prep.apply(p0, g0, p, g);
     old[0] = V::load(q.s[0] + i, lanes);
-    const V p1 = mul_add(c.neg_lr, c.direction(g, old[0]), p);
+    const V d = c.direction(g, old[0]);
+    const V p1 = mul_add(c.neg_lr, d, p);
     io.state(q, 0, i, lanes, c.momentum.first(old[0], g));  // ...the stored one with beta2
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, old, nullptr); });
+    io.param(q, i, lanes, p0, g0, p1, [&] { return c.before(p1, d); });
   });
 }
 

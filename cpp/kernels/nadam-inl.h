@@ -14,9 +14,10 @@ struct NadamV {
 
   // The (signed) update: a mix of the gradient and the new first moment over the denominator.
   V update(V g, V m, V v) const { return mul_add(cg, g, cm * m) / (sqrt(v * inv_bc2) + eps); }
+  V before(V p, V u) const { return prep.unscale(p - u); }
   V guess(V p, V g0, const V* /*old*/, const V* now) const {
     return prep.solve(
-        p, g0, [&](V x) { return prep.unscale(p - update(prep.grad(x, g0), now[0], now[1])); },
+        p, g0, [&](V x) { return before(p, update(prep.grad(x, g0), now[0], now[1])); },
         [&] {
           const V denom = sqrt(now[1] * inv_bc2) + eps;
           return std::array<V, 2>{cg / denom, cm * now[0] / denom};
@@ -40,8 +41,9 @@ void nadam(const Nadam::Args& a, Ptrs q, int64_t n, Io& io) {
     now[1] = c.moments.second(V::load(q.s[1] + i, lanes), g);
     io.state(q, 0, i, lanes, now[0]);
     io.state(q, 1, i, lanes, now[1]);
-    const V p1 = p + c.update(g, now[0], now[1]);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
+    const V u = c.update(g, now[0], now[1]);
+    const V p1 = p + u;
+    io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, u, g0, nullptr, now); });
   });
 }
 

@@ -51,8 +51,9 @@ struct ProximalAdagradV {
   explicit ProximalAdagradV(const ProximalAdagrad::Args& a)
       : prep(a.prep), lr(V::set1(a.lr)), init(V::set1(a.initial_sum)), l1(V::set1(a.l1)),
         l2(V::set1(a.l2)) {}
+  V step_size(V sum) const { return lr / sqrt(sum); }
   V guess(V p, V g0, const V* /*old*/, const V* now) const {
-    return proximal_guess(p, prep.grad(p, g0), lr / sqrt(now[0]), l1, l2);
+    return proximal_guess(p, prep.grad(p, g0), step_size(now[0]), l1, l2);
   }
   const PreparedGrad<V> prep;
   const V lr, init, l1, l2;
@@ -68,8 +69,9 @@ void proximal_adagrad(const ProximalAdagrad::Args& a, Ptrs q, int64_t n, Io& io)
     c.prep.apply(p0, g0, p, g);
     now[0] = mul_add(g, g, a.first ? c.init : V::load(q.s[0] + i, lanes));
     io.state(q, 0, i, lanes, now[0]);
-    const V p1 = proximal_update(p, g, c.lr / sqrt(now[0]), c.l1, c.l2);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
+    const V step = c.step_size(now[0]);
+    const V p1 = proximal_update(p, g, step, c.l1, c.l2);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return proximal_guess(p1, g, step, c.l1, c.l2); });
   });
 }
 

@@ -14,8 +14,9 @@ struct RadamV {
 
   // Early steps (rho_t <= 5) take an un-adapted momentum step.
   V step(V m, V v) const { return a.rectified ? m / (sqrt(v) + eps) : m; }
+  V before(V p, V d) const { return prep.unscale(mul_add(neg_coef, d, p)); }
   V guess(V p, V /*g0*/, const V* /*old*/, const V* now) const {
-    return prep.unscale(mul_add(neg_coef, step(now[0], now[1]), p));
+    return before(p, step(now[0], now[1]));
   }
 
   const Radam::Args& a;
@@ -36,8 +37,9 @@ void radam(const Radam::Args& a, Ptrs q, int64_t n, Io& io) {
     now[1] = c.moments.second(V::load(q.s[1] + i, lanes), g);
     io.state(q, 0, i, lanes, now[0]);
     io.state(q, 1, i, lanes, now[1]);
-    const V p1 = mul_add(c.coef, c.step(now[0], now[1]), p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
+    const V d = c.step(now[0], now[1]);
+    const V p1 = mul_add(c.coef, d, p);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return c.before(p1, d); });
   });
 }
 

@@ -17,10 +17,11 @@ struct RmspropV {
     const V var = a.centered ? square_avg - grad_avg * grad_avg : square_avg;
     return g / (sqrt(var) + eps);
   }
+  V before(V p, V d) const { return prep.unscale(mul_add(lr, d, p)); }
   V guess(V p, V g0, const V* /*old*/, const V* now) const {
-    if (a.use_momentum) return prep.unscale(mul_add(lr, now[1], p));
+    if (a.use_momentum) return before(p, now[1]);
     return prep.solve(
-        p, g0, [&](V x) { return mul_add(lr, scaled(prep.grad(x, g0), now[0], now[2]), p); },
+        p, g0, [&](V x) { return before(p, scaled(prep.grad(x, g0), now[0], now[2])); },
         [&] { return std::array<V, 2>{scaled(neg_lr, now[0], now[2]), V::set1(0.0f)}; });
   }
 
@@ -51,7 +52,7 @@ void rmsprop(const Rmsprop::Args& a, Ptrs q, int64_t n, Io& io) {
       io.state(q, 1, i, lanes, now[1]);
     }
     const V p1 = mul_add(c.neg_lr, step, p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
+    io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, step, g0, nullptr, now); });
   });
 }
 

@@ -16,11 +16,13 @@ struct SgdV {
   V direction(V g, V buf) const {
     return !a.use_momentum ? g : a.nesterov ? mul_add(mom, buf, g) : buf;
   }
-  // The parameter before the step (io-inl.h).
+  // The parameter before the step, from the one after it and the step direction d...
+  V before(V p, V d) const { return mul_add(lr, d, p); }
+  // ...recomputed (io-inl.h).
   V guess(V p, V g0, const V* /*old*/, const V* now) const {
-    if (a.use_momentum && !a.nesterov) return mul_add(lr, now[0], p);  // reads no g
+    if (a.use_momentum && !a.nesterov) return before(p, now[0]);  // reads no g
     return prep.solve(
-        p, g0, [&](V x) { return mul_add(lr, direction(prep.grad(x, g0), now[0]), p); },
+        p, g0, [&](V x) { return before(p, direction(prep.grad(x, g0), now[0])); },
         [&] { return std::array<V, 2>{neg_lr, a.nesterov ? neg_lr * mom * now[0] : V::set1(0.0f)}; });
   }
 
@@ -42,8 +44,9 @@ void sgd(const Sgd::Args& a, Ptrs q, int64_t n, Io& io) {
       now[0] = a.first ? g : mul_add(c.mom, V::load(q.s[0] + i, lanes), c.damp * g);
       io.state(q, 0, i, lanes, now[0]);
     }
-    const V p1 = mul_add(c.neg_lr, c.direction(g, now[0]), p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, now); });
+    const V d = c.direction(g, now[0]);
+    const V p1 = mul_add(c.neg_lr, d, p);
+    io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, d, g0, nullptr, now); });
   });
 }
 

@@ -66,6 +66,7 @@ class Optimizer:
         self._states: dict = {}  # slot name -> list of views, aligned with self._params
         # The second state buffers of guarded steps (nonfinite="skip"/"raise"), else None.
         self._shadows: dict | None = None
+        self._fused_check = None  # which non-finite check: None by size, True/False (tests)
         self._group_of: list = []  # param group index of each of self._params
         self._scalars: dict = {}  # per-tensor scalar state name -> float64 array (NAdam)
         self._plan = None
@@ -165,6 +166,7 @@ class Optimizer:
                             list(new_scalars.values()), shadow_lists)
         plan.max_grad_norm = self._max_grad_norm
         plan.nonfinite = self._nonfinite
+        plan.fused_check = self._fused_check
         if self._plan is not None:
             plan.skipped_steps = self._plan.skipped_steps
         self.param_groups[:] = groups
@@ -203,13 +205,15 @@ class Optimizer:
         counts it. ``"raise"``: ``FloatingPointError`` naming the first such gradient, nothing
         changed.
 
-        The check is fused into the update pass: no extra pass over the gradients. For that,
-        "skip" and "raise" keep a second copy of every state array (twice the state memory):
-        a step reads the state from one and writes it to the other, and the two swap when
-        the step goes through, so a state array taken from ``opt.state`` is current until
-        the next step (take it again, or copy it, after stepping). Parameters are updated in
-        place; if a NaN or Inf turns up mid-pass, every parameter already written is restored
-        bit for bit. With ``max_grad_norm`` the clipping norm doubles as the check.
+        For steps larger than the last-level cache the check is fused into the update pass,
+        so the gradients are not read a second time from memory. For that, "skip" and "raise"
+        keep a second copy of every state array (twice the state memory): a step reads the
+        state from one and writes it to the other, and the two swap when the step goes
+        through, so a state array taken from ``opt.state`` is current until the next step
+        (take it again, or copy it, after stepping). Parameters are updated in place; if a NaN
+        or Inf turns up mid-pass, every parameter already written is restored bit for bit.
+        Smaller steps read the gradients once before writing anything (from cache, that is
+        cheaper). With ``max_grad_norm`` the clipping norm doubles as the check.
         """
         return self._nonfinite
 
