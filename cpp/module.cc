@@ -4,7 +4,9 @@
 // parameters, the state arrays and the step counters, and reads the hyperparameters from the
 // live param_groups dicts at every step, so `opt.param_groups[0]["lr"] = x` takes effect at the
 // next step. A step validates everything first (grads, hyperparameters, state), then advances the
-// step counters and runs one parallel region over all tensors with the GIL released.
+// step counters and runs one parallel region over all tensors with the GIL released. With
+// nonfinite="skip"/"raise" a large step runs guarded instead (kernels/io-inl.h, run_guarded):
+// it can be undone if a gradient turns out NaN or Inf partway through.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -378,7 +380,8 @@ class Plan {
       if (max_grad_norm_ >= 0) {
         if (!std::isfinite(last_grad_norm_)) return reject(runs, run_tensor);
       } else if (slot.guarded && has_shadows_ && prescan_steps_ == 0 &&
-                 (fused_check_ > 0 || (fused_check_ < 0 && beyond_cache(runs, run_tensor)))) {
+                 (fused_check_ > 0 || (fused_check_ < 0 && beyond_cache(runs, run_tensor))) &&
+                 !grads_overlap_writes(runs)) {
         fused = true;
       } else {
         if (prescan_steps_ > 0) --prescan_steps_;
@@ -678,6 +681,36 @@ class Plan {
     return false;
   }
 
+  // Whether a gradient shares memory with what a guarded step writes (a parameter, or a second
+  // state buffer): a grad that is its parameter, say. The undo re-reads the gradients, so those
+  // steps take the pre-scan instead.
+  bool grads_overlap_writes(const std::vector<Run>& runs) {
+    if (written_.empty()) {
+      for (const Tensor& t : tensors_) {
+        if (t.n == 0) continue;
+        written_.emplace_back(t.p, t.p + t.n);
+        for (int k = 0; k < kMaxSlots; ++k)
+          if (t.has_slot[k]) {
+            written_.emplace_back(t.s[k], t.s[k] + t.n);  // both buffers: they swap
+            written_.emplace_back(t.d[k], t.d[k] + t.n);
+          }
+      }
+      std::sort(written_.begin(), written_.end());
+    }
+    for (const Run& r : runs) {
+      if (r.second == 0) continue;
+      const float* lo = r.first;
+      const float* hi = r.first + r.second;
+      // The last written range starting before hi; ranges do not overlap each other.
+      auto it = std::lower_bound(written_.begin(), written_.end(), hi,
+                                 [](const std::pair<float*, float*>& w, const float* h) {
+                                   return w.first < h;
+                                 });
+      if (it != written_.begin() && std::prev(it)->second > lo) return true;
+    }
+    return false;
+  }
+
   // Whether a guarded step over these runs would touch more memory than the last-level cache
   // holds: parameters, gradients, state and second state buffers.
   bool beyond_cache(const std::vector<Run>& runs, const std::vector<size_t>& run_tensor) const {
@@ -758,6 +791,7 @@ class Plan {
   int prescan_steps_ = 0;  // steps left that check with a pre-scan instead (see step())
   int fused_check_ = -1;    // -1: by size; 0: pre-scan; 1: fused
   std::vector<Piece> pieces_;
+  std::vector<std::pair<float*, float*>> written_;  // sorted, for grads_overlap_writes()
   std::vector<int64_t> saved_steps_;
   std::array<std::vector<double>, Rule::kScalars> saved_scalars_;
   double max_grad_norm_ = -1.0;  // < 0: off

@@ -77,6 +77,10 @@ def one_input(data: bytes) -> None:
         opt = cls(params, **kwargs)
     except EXPECTED:
         return
+    # What non-finite gradients do, and which check catches them (fused into the update with
+    # an undo, or a pre-scan): a skipped step must leave every bit as it was.
+    opt.nonfinite = ("propagate", "skip", "raise")[fdp.ConsumeIntInRange(0, 2)]
+    opt._fused_check = opt._plan.fused_check = (None, True, False)[fdp.ConsumeIntInRange(0, 2)]
     for _ in range(fdp.ConsumeIntInRange(1, 4)):
         action = fdp.ConsumeIntInRange(0, 2)
         snap = snapshot(params, opt)
@@ -84,7 +88,10 @@ def one_input(data: bytes) -> None:
             if action == 0:
                 grads = [array(fdp) if fdp.ConsumeBool() else np.full(p.shape, fdp.ConsumeFloat(),
                          np.float32) for p in params[: fdp.ConsumeIntInRange(0, 3)]]
+                skipped = opt.skipped_steps
                 opt.step(grads)
+                if opt.skipped_steps != skipped:
+                    same(params, opt, snap)
             elif action == 1:
                 opt.param_groups[0][KEYS[fdp.ConsumeIntInRange(0, len(KEYS) - 1)]] = value(fdp)
                 opt.step([np.ones(7, np.float32), np.ones((2, 3), np.float32)])

@@ -287,3 +287,23 @@ def test_the_check_is_fused_exactly_for_steps_beyond_the_last_level_cache():
         g[-1] = np.nan
         opt.step([g])
         assert opt.skipped_steps == 1 and np.all(p == p[0])
+
+
+@pytest.mark.parametrize("rule", ["SGD", "Adam", "Adagrad"])
+def test_guarded_step_with_grads_that_are_the_parameters(rule):
+    # The undo re-reads gradients, so a gradient sharing memory with a parameter takes the
+    # pre-scan; either way a bad step changes nothing and good ones match propagate.
+    params, opt = make(rule, nonfinite="skip", fused=True)
+    twin_params, twin = make(rule)
+    for _ in range(2):
+        opt.step(params)
+        twin.step(twin_params)
+        assert_same_run(params, opt, twin_params, twin)
+    before_params, before_state = [p.copy() for p in params], state_of(opt)
+    params[-1][-1] = np.nan  # in the gradient, which is the parameter
+    before_params[-1][-1] = np.nan
+    opt.step(params)
+    assert opt.skipped_steps == 1
+    for a, b in zip(params, before_params):
+        assert np.array_equal(a, b, equal_nan=True)
+    assert_state_equal(state_of(opt), before_state)
