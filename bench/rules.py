@@ -148,8 +148,9 @@ def main(argv=None):
                               ("SGD momentum", 1, lambda s: fo.SGD([p], lr=1e-3, momentum=0.9,
                                                                    nonfinite=s))):
         opts = {s: make(s) for s in ("propagate", "skip")}
-        opts["skip pre-scan"] = make("skip")  # the check skip uses in cache, forced here
-        opts["skip pre-scan"]._plan.fused_check = False
+        for forced, fused in (("skip pre-scan", False), ("skip fused", True)):
+            opts[forced] = make("skip")  # either check, forced whatever the size
+            opts[forced]._plan.fused_check = fused
         c = {s: (lambda o=o: o.step([g])) for s, o in opts.items()}
         for mode in ("propagate", "skip"):
             ceil = _core.Traffic([{"slots": slots}], [p], [0], traffic_slots(n, slots),
@@ -164,15 +165,17 @@ def main(argv=None):
             row = dict(rule=name, threads=t,
                        overhead_pct=100 * (med["skip"] / med["propagate"] - 1),
                        prescan_overhead_pct=100 * (med["skip pre-scan"] / med["propagate"] - 1),
+                       fused_overhead_pct=100 * (med["skip fused"] / med["propagate"] - 1),
                        fused=opts["skip"]._plan.logged >= 0,
                        ceiling_overhead_pct=100 * (med["ceiling skip"] /
                                                    med["ceiling propagate"] - 1),
-                       pct_guarded_ceiling=100 * med["ceiling skip"] / med["skip"],
-                       logged_pct=100 * opts["skip"]._plan.logged / n,
+                       pct_guarded_ceiling=100 * med["ceiling skip"] / med["skip fused"],
+                       logged_pct=100 * opts["skip fused"]._plan.logged / n,
                        disturbed=meas["disturbed"])
             skip_rows.append(row)
             print(f"skip {name} {t} thr: {row['overhead_pct']:+.1f}% over propagate "
-                  f"(pre-scan {row['prescan_overhead_pct']:+.1f}%); pattern "
+                  f"(pre-scan {row['prescan_overhead_pct']:+.1f}%, fused "
+                  f"{row['fused_overhead_pct']:+.1f}%); pattern "
                   f"alone {row['ceiling_overhead_pct']:+.1f}%; {row['pct_guarded_ceiling']:.0f}%"
                   f" of its ceiling; logged {row['logged_pct']:.2f}%", file=sys.stderr)
         del c, opts
@@ -180,11 +183,13 @@ def main(argv=None):
     info["seconds"] = round(time.perf_counter() - start)
     os.makedirs(args.out, exist_ok=True)
     stem = "skip" if args.skip_only else "rules"
+    if args.size and args.size != 26:
+        stem += f"-2^{args.size}"
     with open(os.path.join(args.out, stem + ".json"), "w") as f:
         json.dump(dict(machine=info, size=n, rows=rows, skip=skip_rows), f, indent=1)
     command = "python bench/rules.py" + "".join(
-        f" {flag}" for flag, on in (("--quick", args.quick), ("--skip-only", args.skip_only))
-        if on)
+        f" {flag}" for flag, on in (("--quick", args.quick), ("--skip-only", args.skip_only),
+                                    (f"--size {args.size}", args.size)) if on)
     md = render(info, n, rows, skip_rows, threads, command)
     with open(os.path.join(args.out, stem + ".md"), "w") as f:
         f.write(md)
@@ -219,19 +224,20 @@ def render(info, n, rows, skip_rows, threads, command):
             "what the optimizer does at this size: beyond the last-level cache the check is "
             "fused into the update (state streamed to second buffers, the same bytes as in "
             "place; parameters updated in place and restored from recomputation plus a log if "
-            "a NaN turns up), else a read-only pre-scan of the gradients. *pre-scan* forces the "
-            "latter. *Pattern alone* compares the bandwidth-ceiling kernel (no arithmetic) "
+            "a NaN turns up), else a read-only pre-scan of the gradients. *pre-scan* and "
+            "*fused* force either check. *Pattern alone* compares the bandwidth-ceiling kernel (no arithmetic) "
             "guarded against in place: what this machine charges for streaming to a second "
-            "buffer instead of writing back in place. *% of guarded ceiling* is skip's speed "
-            "against that ceiling; *logged*, the parameters the undo log kept.", "",
-            "| rule | threads | skip | (check) | pre-scan | pattern alone | % of guarded "
-            "ceiling | logged |", "|---|--:|--:|---|--:|--:|--:|--:|"]
+            "buffer instead of writing back in place. *% of guarded ceiling* is the fused "
+            "check's speed against that ceiling; *logged*, the parameters its undo log kept.",
+            "",
+            "| rule | threads | skip | (check) | pre-scan | fused | pattern alone | % of guarded "
+            "ceiling | logged |", "|---|--:|--:|---|--:|--:|--:|--:|--:|"]
     for r in skip_rows:
         out.append(f"| {r['rule']} | {r['threads']} | {r['overhead_pct']:+.1f}%"
                    f"{'†' if r['disturbed'] else ''} | {'fused' if r['fused'] else 'pre-scan'} "
-                   f"| {r['prescan_overhead_pct']:+.1f}% | {r['ceiling_overhead_pct']:+.1f}% | "
-                   + (f"{r['pct_guarded_ceiling']:.0f}% | {r['logged_pct']:.2f}% |" if r["fused"]
-                      else "— | — |"))
+                   f"| {r['prescan_overhead_pct']:+.1f}% | {r['fused_overhead_pct']:+.1f}% | "
+                   f"{r['ceiling_overhead_pct']:+.1f}% | "
+                   + f"{r['pct_guarded_ceiling']:.0f}% | {r['logged_pct']:.2f}% |")
     return "\n".join(out) + "\n"
 
 

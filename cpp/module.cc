@@ -21,7 +21,9 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
+#if __has_include(<unistd.h>)
+#include <unistd.h>  // sysconf: the cache size
+#endif
 
 #if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
 #include <xmmintrin.h>
@@ -373,7 +375,7 @@ class Plan {
     //    that would come from DRAM again.
     //  - Else one read-only pass over the gradients decides before anything is written: in
     //    cache that re-read is cheaper than the guarded kernel's extra work and buffers
-    //    (bench/results/skip.md).
+    //    (python bench/rules.py --skip-only --size 20: bench/results/skip-2^20.md).
     const KernelSlot<Rule>& slot = active_kernels().template slot<Rule>();
     bool fused = false;
     if (nonfinite_ != Nonfinite::kPropagate) {

@@ -38,6 +38,7 @@ class _Plan:
     nonfinite: str
     skipped_steps: int
     logged: int
+    fused_check: bool | None
     def __len__(self) -> int: ...
     @staticmethod
     def validate(group: dict[str, Any], index: int = 0) -> None: ...
