@@ -110,3 +110,22 @@ def test_bad_state_dict_changes_nothing():
     assert after["lookahead"]["counter"] == before["lookahead"]["counter"]
     for a, b in zip(after["lookahead"]["slow"], before["lookahead"]["slow"]):
         assert np.array_equal(a, b)
+
+
+def test_a_skipped_inner_step_does_not_count_toward_k():
+    shapes = [(5, 3), (17,)]
+    stream = list(grad_stream(np.random.default_rng(3), shapes, 7))
+    init = [np.random.default_rng(4).standard_normal(s).astype(np.float32) for s in shapes]
+    params, twin_params = [p.copy() for p in init], [p.copy() for p in init]
+    la = fo.Lookahead(fo.Adam(params, lr=0.01, nonfinite="skip"), k=3)
+    twin = fo.Lookahead(fo.Adam(twin_params, lr=0.01), k=3)
+    for j, gs in enumerate(stream):
+        if j in (1, 4):  # skipped: as if these steps were never taken
+            bad = [g.copy() for g in gs]
+            bad[1][-1] = np.nan
+            la.step(bad)
+        la.step(gs)
+        twin.step(gs)
+        for a, b in zip(params, twin_params):
+            assert np.array_equal(a, b)
+    assert la.optimizer.skipped_steps == 2

@@ -96,10 +96,16 @@ class Lookahead:
         self._params, self._slow = params, slow
 
     def step(self, grads=None) -> None:
-        """One inner step; every k-th step, the slow/fast synchronisation (one native pass)."""
+        """One inner step; every k-th step, the slow/fast synchronisation (one native pass).
+
+        A step the inner optimizer skips (``nonfinite="skip"``) does not count toward k.
+        """
         if self.optimizer._params is not self._params:  # a param group was added
             self._attach()
+        skipped = self.optimizer.skipped_steps
         self.optimizer.step(grads)
+        if self.optimizer.skipped_steps != skipped:
+            return
         self._counter += 1
         if self._counter % self._k == 0:
             self._sync.step(self._params)  # reads no gradient: the params stand in
