@@ -29,9 +29,8 @@ template <class V, class Io>
 void adagrad(const Adagrad::Args& a, Ptrs q, int64_t n, Io& io) {
   const AdagradV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
-    V p, g, now[kMaxSlots] = {};
-    c.prep.apply(p0, g0, p, g);
+    V p0, g0, p, g, now[kMaxSlots] = {};
+    c.prep.load(q, i, lanes, p0, g0, p, g);
     // The accumulator starts at initial_accumulator_value: on the first step it is not read.
     now[0] = mul_add(g, g, a.first ? c.init : V::load(q.s[0] + i, lanes));
     io.state(q, 0, i, lanes, now[0]);

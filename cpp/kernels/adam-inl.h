@@ -33,13 +33,9 @@ template <class V, class Io>
 void adam(const Adam::Args& a, Ptrs q, int64_t n, Io& io) {
   const AdamV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
-    V p, g, now[kMaxSlots] = {};
-    c.prep.apply(p0, g0, p, g);
-    now[0] = c.moments.first(V::load(q.s[0] + i, lanes), g);
-    now[1] = c.moments.second(V::load(q.s[1] + i, lanes), g);
-    io.state(q, 0, i, lanes, now[0]);
-    io.state(q, 1, i, lanes, now[1]);
+    V p0, g0, p, g, now[kMaxSlots] = {};
+    c.prep.load(q, i, lanes, p0, g0, p, g);
+    c.moments.update(q, i, lanes, io, g, now);
     if (a.amsgrad) {
       now[2] = max(V::load(q.s[2] + i, lanes), now[1]);
       io.state(q, 2, i, lanes, now[2]);

@@ -25,9 +25,8 @@ template <class V, class Io>
 void adamax(const Adamax::Args& a, Ptrs q, int64_t n, Io& io) {
   const AdamaxV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
-    V p, g, now[kMaxSlots] = {};
-    c.prep.apply(p0, g0, p, g);
+    V p0, g0, p, g, now[kMaxSlots] = {};
+    c.prep.load(q, i, lanes, p0, g0, p, g);
     now[0] = c.moments.first(V::load(q.s[0] + i, lanes), g);
     now[1] = max(c.b2 * V::load(q.s[1] + i, lanes), abs(g) + c.eps);
     io.state(q, 0, i, lanes, now[0]);

@@ -21,6 +21,13 @@ struct PreparedGrad {
     p = a.decoupled ? p0 * param_scale : p0;
     g = grad(p0, g0);
   }
+  // Loads p0 and g0 at element i, then apply().
+  template <class L>
+  void load(const Ptrs& q, int64_t i, L lanes, V& p0, V& g0, V& p, V& g) const {
+    p0 = V::load(q.p + i, lanes);
+    g0 = V::load(q.g + i, lanes);
+    apply(p0, g0, p, g);
+  }
   // The prepared gradient for parameter value p.
   V grad(V p, V g0) const { return a.coupled ? mul_add(wd, p, g0 * scale) : g0 * scale; }
   // Undoes apply's parameter scaling, as nearly as float32 allows.
@@ -64,6 +71,15 @@ struct MomentsV {
   V first(V m, V x) const { return mul_add(omb1, x - m, m); }
   // b2 v + (1 - b2) x^2
   V second(V v, V x) const { return mul_add(b2, v, omb2 * x * x); }
+  // Both moments at element i from gradient g: read from q.s[0] and q.s[1], written through
+  // io, returned in now[0] and now[1].
+  template <class L, class Io>
+  void update(const Ptrs& q, int64_t i, L lanes, Io& io, V g, V* now) const {
+    now[0] = first(V::load(q.s[0] + i, lanes), g);
+    now[1] = second(V::load(q.s[1] + i, lanes), g);
+    io.state(q, 0, i, lanes, now[0]);
+    io.state(q, 1, i, lanes, now[1]);
+  }
 
   const V omb1, b2, omb2;
 };

@@ -30,9 +30,8 @@ template <class V, class Io>
 void lion(const Lion::Args& a, Ptrs q, int64_t n, Io& io) {
   const LionV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
-    V p, g, old[kMaxSlots] = {};
-    c.prep.apply(p0, g0, p, g);
+    V p0, g0, p, g, old[kMaxSlots] = {};
+    c.prep.load(q, i, lanes, p0, g0, p, g);
     old[0] = V::load(q.s[0] + i, lanes);
     const V d = c.direction(g, old[0]);
     const V p1 = mul_add(c.neg_lr, d, p);

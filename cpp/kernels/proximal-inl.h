@@ -38,9 +38,8 @@ template <class V, class Io>
 void proximal_sgd(const ProximalSgd::Args& a, Ptrs q, int64_t n, Io& io) {
   const ProximalSgdV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
-    V p, g;
-    c.prep.apply(p0, g0, p, g);
+    V p0, g0, p, g;
+    c.prep.load(q, i, lanes, p0, g0, p, g);
     const V p1 = proximal_update(p, g, c.lr, c.l1, c.l2);
     io.param(q, i, lanes, p0, g0, p1, [&] { return c.guess(p1, g0, nullptr, nullptr); });
   });
@@ -64,9 +63,8 @@ template <class V, class Io>
 void proximal_adagrad(const ProximalAdagrad::Args& a, Ptrs q, int64_t n, Io& io) {
   const ProximalAdagradV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
-    V p, g, now[kMaxSlots] = {};
-    c.prep.apply(p0, g0, p, g);
+    V p0, g0, p, g, now[kMaxSlots] = {};
+    c.prep.load(q, i, lanes, p0, g0, p, g);
     now[0] = mul_add(g, g, a.first ? c.init : V::load(q.s[0] + i, lanes));
     io.state(q, 0, i, lanes, now[0]);
     const V step = c.step_size(now[0]);

@@ -37,9 +37,8 @@ template <class V, class Io>
 void rmsprop(const Rmsprop::Args& a, Ptrs q, int64_t n, Io& io) {
   const RmspropV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
-    V p, g, now[kMaxSlots] = {};
-    c.prep.apply(p0, g0, p, g);
+    V p0, g0, p, g, now[kMaxSlots] = {};
+    c.prep.load(q, i, lanes, p0, g0, p, g);
     now[0] = c.averages.second(V::load(q.s[0] + i, lanes), g);
     io.state(q, 0, i, lanes, now[0]);
     if (a.centered) {

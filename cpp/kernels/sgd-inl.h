@@ -36,9 +36,8 @@ template <class V, class Io>
 void sgd(const Sgd::Args& a, Ptrs q, int64_t n, Io& io) {
   const SgdV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
-    V p, g, now[kMaxSlots] = {};
-    c.prep.apply(p0, g0, p, g);
+    V p0, g0, p, g, now[kMaxSlots] = {};
+    c.prep.load(q, i, lanes, p0, g0, p, g);
     if (a.use_momentum) {
       // The first step copies the gradient into the buffer, without dampening (as torch).
       now[0] = a.first ? g : mul_add(c.mom, V::load(q.s[0] + i, lanes), c.damp * g);
