@@ -92,15 +92,44 @@ def config_id(rule, config):
     return rule + ("-" + ",".join(f"{k}={v}" for k, v in config.items()) if config else "")
 
 
-def assert_close(actual, desired, rtol=2e-5, err_msg=""):
+def assert_close(actual, desired, rtol=2e-5, err_msg="", scale=None):
     """Element-wise closeness for float32 results against float64 math or torch.
 
-    The absolute tolerance scales with the array's magnitude: after many steps, an element that
-    cancelled to near zero carries the rounding error of the large updates that built it.
+    The absolute tolerance scales with the largest magnitude the values took on their way: after
+    many steps, an element that cancelled to near zero carries the rounding error of the large
+    values that built it. `scale` is that magnitude when the caller tracked it over the run;
+    without it, the final array's own largest magnitude stands in.
     """
     desired = np.asarray(desired)
-    scale = max(1.0, float(np.abs(desired).max())) if desired.size else 1.0
+    if scale is None:
+        scale = float(np.abs(desired).max()) if desired.size else 1.0
+    scale = max(1.0, scale)
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=2e-6 * scale, err_msg=err_msg)
+
+
+class Reached:
+    """The largest magnitude each array of a reference optimizer reached during a run.
+
+    float32 rounding error is relative to that, not to a final value that may have cancelled to
+    near zero; pass `scale(i)` or `scale(i, name)` to `assert_close`. Call after every step.
+    """
+
+    def __init__(self, reference):
+        self.reference, self.largest = reference, {}
+
+    def __call__(self):
+        for i, r in enumerate(self.reference.params):
+            self._see((i, None), r)
+            for name, value in self.reference.state[i].items():
+                self._see((i, name), value)
+
+    def _see(self, key, value):
+        value = np.asarray(value)
+        if value.size:
+            self.largest[key] = max(self.largest.get(key, 0.0), float(np.abs(value).max()))
+
+    def scale(self, i, name=None):
+        return self.largest.get((i, name))
 
 
 def grad_stream(rng, shapes, steps):
