@@ -43,14 +43,15 @@ double reduce_blocks(const std::vector<Run>& runs, double init, BlockFn block_fn
   return acc;
 }
 
-// Sum of f(x[i]) in double with kAcc interleaved accumulators.
+// Sum of f(x[i]) in double with kAcc interleaved accumulators (general p only; the common
+// reductions are per-target kernels, kernels/reduce-inl.h).
 template <class F>
 double block_sum(const float* x, int64_t n, F f) {
   double acc[kAcc] = {};
   int64_t i = 0;
   for (; i + kAcc <= n; i += kAcc)
-    for (int k = 0; k < kAcc; ++k) acc[k] += f(static_cast<double>(x[i + k]), i + k);
-  for (; i < n; ++i) acc[0] += f(static_cast<double>(x[i]), i);
+    for (int k = 0; k < kAcc; ++k) acc[k] += f(static_cast<double>(x[i + k]));
+  for (; i < n; ++i) acc[0] += f(static_cast<double>(x[i]));
   double s = 0.0;
   for (double a : acc) s += a;
   return s;
@@ -61,33 +62,24 @@ double add(double a, double b) { return a + b; }
 }  // namespace
 
 double dot(const float* x, const float* y, int64_t n) {
-  return reduce_blocks({{x, n}}, 0.0, [x, y](const float* b, int64_t m) {
-    const float* yb = y + (b - x);
-    return block_sum(b, m, [yb](double v, int64_t i) { return v * yb[i]; });
+  const auto kernel = active_kernels().dot;
+  return reduce_blocks({{x, n}}, 0.0, [x, y, kernel](const float* b, int64_t m) {
+    return kernel(b, y + (b - x), m);
   }, add);
 }
 
 double norm(const std::vector<Run>& runs, double p) {
+  const Kernels& k = active_kernels();
   if (std::isinf(p)) {
     // Largest magnitude; NaN wins so that a NaN gradient is never hidden by clipping.
     auto nan_max = [](double a, double b) { return (a != a || a > b) ? a : b; };
-    return reduce_blocks(runs, 0.0, [nan_max](const float* x, int64_t n) {
-      double m = 0.0;
-      for (int64_t i = 0; i < n; ++i) m = nan_max(std::fabs(static_cast<double>(x[i])), m);
-      return m;
-    }, nan_max);
+    return reduce_blocks(runs, 0.0, k.max_abs, nan_max);
   }
-  if (p == 2.0) {  // the hot case (max_grad_norm): the target's vectorized kernel
-    const auto sum_squares = active_kernels().sum_squares;
-    return std::sqrt(reduce_blocks(runs, 0.0, sum_squares, add));
-  }
-  if (p == 1.0) {
-    return reduce_blocks(runs, 0.0, [](const float* x, int64_t n) {
-      return block_sum(x, n, [](double v, int64_t) { return std::fabs(v); });
-    }, add);
-  }
+  if (p == 2.0) return std::sqrt(reduce_blocks(runs, 0.0, k.sum_squares, add));  // max_grad_norm
+  if (p == 1.0) return reduce_blocks(runs, 0.0, k.sum_abs, add);
+  // Any other p: pow per element, which no target vectorizes.
   const double s = reduce_blocks(runs, 0.0, [p](const float* x, int64_t n) {
-    return block_sum(x, n, [p](double v, int64_t) { return std::pow(std::fabs(v), p); });
+    return block_sum(x, n, [p](double v) { return std::pow(std::fabs(v), p); });
   }, add);
   return std::pow(s, 1.0 / p);
 }

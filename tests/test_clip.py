@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastoptim as fo
+from fastoptim import _core
 from conftest import RULES, grad_stream
 
 torch = pytest.importorskip("torch")
@@ -120,3 +121,63 @@ def test_max_grad_norm_can_be_changed_and_validated():
     assert opt.max_grad_norm == 1.0
     with pytest.raises(ValueError, match="max_grad_norm"):
         fo.Adam([np.zeros(2, np.float32)], max_grad_norm=float("nan"))
+
+
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, float("inf")])
+def test_norm_is_the_same_bits_on_every_target_and_thread_count(norm_type, threads):
+    """The reductions run per SIMD target with a fixed lane order: every target and thread count
+    gives the same bits, and they match float64 NumPy (exactly, for the largest magnitude)."""
+    rng = np.random.default_rng(5)
+    gs = [(rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3)).astype(np.float32)
+          for n in (1, 15, 17, 4096 * 3 + 5, 100_003)]
+    gs[2][16] = -np.float32(7e5)  # the largest magnitude sits in the tail of a 16-lane group
+    seen, before = set(), fo.cpu_target()
+    try:
+        for target in fo.available_targets():
+            _core.set_target(target)
+            for n in (1, 2, 3):
+                threads(n)
+                seen.add(fo.clip_grad_norm_([g.copy() for g in gs], 1e30, norm_type))
+    finally:
+        _core.set_target(before)
+    assert len(seen) == 1
+    flat = np.concatenate(gs).astype(np.float64)
+    expected = (np.abs(flat).max() if norm_type == np.inf
+                else np.sum(np.abs(flat) ** norm_type) ** (1 / norm_type))
+    if norm_type == np.inf:
+        assert seen.pop() == 7e5
+    else:
+        assert seen.pop() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("where", [0, 15, 16, 4100, -1])
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+def test_norms_see_a_nonfinite_anywhere(where, bad):
+    g = np.random.default_rng(2).standard_normal(4200).astype(np.float32)  # two 4096-blocks
+    g[where] = bad
+    before = fo.cpu_target()
+    try:
+        for target in fo.available_targets():
+            _core.set_target(target)
+            for norm_type in (1.0, 2.0, float("inf")):
+                total = fo.clip_grad_norm_([g.copy()], 1.0, norm_type)
+                assert np.isnan(total) if np.isnan(bad) else total == np.inf, (target, norm_type)
+    finally:
+        _core.set_target(before)
+
+
+def test_dot_is_the_same_bits_on_every_target_and_matches_float64():
+    rng = np.random.default_rng(9)
+    for n in (0, 1, 17, 4096 + 31, 70_001):
+        x = rng.standard_normal(n).astype(np.float32)
+        y = (rng.standard_normal(n) * 1e3).astype(np.float32)
+        results, before = set(), fo.cpu_target()
+        try:
+            for target in fo.available_targets():
+                _core.set_target(target)
+                results.add(_core.dot(x, y))
+        finally:
+            _core.set_target(before)
+        assert len(results) == 1
+        exact = float(np.dot(x.astype(np.float64), y.astype(np.float64)))
+        assert results.pop() == pytest.approx(exact, rel=1e-12, abs=1e-9 * (1 + np.abs(y).sum()))

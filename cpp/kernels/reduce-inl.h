@@ -1,23 +1,65 @@
-// Reductions for gradient norms. Included per target: the loop is plain C++ whose 16
-// independent double accumulators the compiler vectorizes with the target's instructions
-// (float -> double conversion and multiply-add), so it runs at memory speed while keeping
-// double precision and a fixed summation order.
+// Reductions for gradient norms and L-BFGS's dot products. Included per target: each loop is
+// plain C++ whose 16 independent accumulators the compiler vectorizes with the target's
+// instructions (float -> double conversion, multiply, add, compare), so it runs at memory speed
+// while keeping double precision and a fixed summation order: lane k takes the elements
+// i = k (mod 16) and the lanes are combined pairwise in a fixed order, so every target (and the
+// scalar build) returns the same bits.
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace fastoptim {
 namespace FO_TARGET {
 
-// Sum of x[i]^2 in double. Lane k of the accumulators sums the elements i = k (mod 16).
-inline double sum_squares(const float* x, int64_t n) {
-  constexpr int kLanes = 16;
-  double acc[kLanes] = {};
+constexpr int kReduceLanes = 16;
+
+// Sum over i of f(i) in double, lane k summing i = k (mod kReduceLanes).
+template <class F>
+inline double lane_sum(int64_t n, F f) {
+  double acc[kReduceLanes] = {};
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int k = 0; k < kLanes; ++k) acc[k] += static_cast<double>(x[i + k]) * x[i + k];
-  for (; i < n; ++i) acc[0] += static_cast<double>(x[i]) * x[i];
-  for (int w = kLanes / 2; w > 0; w /= 2)  // pairwise, in a fixed order
+  for (; i + kReduceLanes <= n; i += kReduceLanes)
+    for (int k = 0; k < kReduceLanes; ++k) acc[k] += f(i + k);
+  for (; i < n; ++i) acc[0] += f(i);
+  for (int w = kReduceLanes / 2; w > 0; w /= 2)  // pairwise, in a fixed order
     for (int k = 0; k < w; ++k) acc[k] += acc[k + w];
   return acc[0];
+}
+
+// Sum of x[i]^2 in double.
+inline double sum_squares(const float* x, int64_t n) {
+  return lane_sum(n, [x](int64_t i) { return static_cast<double>(x[i]) * x[i]; });
+}
+
+// Sum of |x[i]| in double.
+inline double sum_abs(const float* x, int64_t n) {
+  return lane_sum(n, [x](int64_t i) { return static_cast<double>(std::fabs(x[i])); });
+}
+
+// Sum of x[i] * y[i] in double.
+inline double dot(const float* x, const float* y, int64_t n) {
+  return lane_sum(n, [x, y](int64_t i) { return static_cast<double>(x[i]) * y[i]; });
+}
+
+// Largest |x[i]|, NaN if any x[i] is NaN. With the sign bit cleared, a float's bits read as an
+// unsigned integer grow with its magnitude, and NaNs lie above infinity: an integer maximum,
+// which every target vectorizes, is exact and lets a NaN win.
+inline double max_abs(const float* x, int64_t n) {
+  uint32_t acc[kReduceLanes] = {};
+  auto bits = [x](int64_t i) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    return u & 0x7fffffffu;
+  };
+  int64_t i = 0;
+  for (; i + kReduceLanes <= n; i += kReduceLanes)
+    for (int k = 0; k < kReduceLanes; ++k) acc[k] = acc[k] > bits(i + k) ? acc[k] : bits(i + k);
+  for (; i < n; ++i) acc[0] = acc[0] > bits(i) ? acc[0] : bits(i);
+  uint32_t m = 0;
+  for (uint32_t a : acc) m = m > a ? m : a;
+  float f;
+  std::memcpy(&f, &m, sizeof f);
+  return f;
 }
 
 }  // namespace FO_TARGET

@@ -33,6 +33,9 @@ const Kernels* table() {
     t.name = FO_TARGET_NAME;
     t.any_nonfinite = &any_nonfinite<Vec>;
     t.sum_squares = &sum_squares;
+    t.sum_abs = &sum_abs;
+    t.dot = &dot;
+    t.max_abs = &max_abs;
     FO_UPDATE_RULE(Sgd, sgd, SgdV);
     FO_UPDATE_RULE(Adam, adam, AdamV);
     FO_UPDATE_RULE(Adagrad, adagrad, AdagradV);
