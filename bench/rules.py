@@ -166,7 +166,8 @@ def main(argv=None):
     skip_rows = []
     fill_random([p], rng)
     fill_random([g], rng, 1e-2)
-    for name, slots, make in (("Adam", 2, lambda s: fo.Adam([p], nonfinite=s)),
+    for name, slots, make in (("SGD", 0, lambda s: fo.SGD([p], lr=1e-3, nonfinite=s)),
+                              ("Adam", 2, lambda s: fo.Adam([p], nonfinite=s)),
                               ("SGD momentum", 1, lambda s: fo.SGD([p], lr=1e-3, momentum=0.9,
                                                                    nonfinite=s))):
         opts = {s: make(s) for s in ("propagate", "skip")}
