@@ -88,7 +88,12 @@ static float* array(int64_t n, float value) {
 
 int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 31;
-  const int64_t n = int64_t{1} << (argc > 2 ? std::atoi(argv[2]) : 26);
+  const int log2n = argc > 2 ? std::atoi(argv[2]) : 26;
+  if (reps < 1 || log2n < 10 || log2n > 32) {
+    std::fprintf(stderr, "usage: %s [repetitions >= 1] [log2 elements, 10..32]\n", argv[0]);
+    return 2;
+  }
+  const int64_t n = int64_t{1} << log2n;
   const Arrays a{array(n, 1.0f), array(n, 0.01f), array(n, 0.0f),
                  array(n, 1e-4f), array(n, 0.0f), array(n, 1e-4f)};
   for (int m = 0; m < kModes; ++m) step(static_cast<Mode>(m), n, a);  // warm-up, page faults

@@ -103,30 +103,37 @@ def assert_close(actual, desired, rtol=2e-5, err_msg="", scale=None):
     desired = np.asarray(desired)
     if scale is None:
         scale = float(np.abs(desired).max()) if desired.size else 1.0
+    assert np.isfinite(scale), f"tolerance scale {scale}: the reference itself overflowed"
     scale = max(1.0, scale)
     np.testing.assert_allclose(actual, desired, rtol=rtol, atol=2e-6 * scale, err_msg=err_msg)
 
 
 class Reached:
-    """The largest magnitude each array of a reference optimizer reached during a run.
+    """How large each array of a reference optimizer has been during a run, for the tolerance.
 
-    float32 rounding error is relative to that, not to a final value that may have cancelled to
-    near zero; pass `scale(i)` or `scale(i, name)` to `assert_close`. Call after every step.
+    A parameter's float32 rounding error is relative to the largest magnitude it reached, not to
+    a final value that may have cancelled to near zero: `scale(i)`. State arrays are averages
+    (or sums) that forget their past at a rate of 0.9 per step or slower, and so does the error
+    their past values left in them: `scale(i, name)` is the largest magnitude with each step's
+    value discounted by 0.9 per step since. Call after every step.
     """
+
+    STATE_DECAY = 0.9
 
     def __init__(self, reference):
         self.reference, self.largest = reference, {}
 
     def __call__(self):
         for i, r in enumerate(self.reference.params):
-            self._see((i, None), r)
+            self._see((i, None), r, 1.0)
             for name, value in self.reference.state[i].items():
-                self._see((i, name), value)
+                self._see((i, name), value, self.STATE_DECAY)
 
-    def _see(self, key, value):
+    def _see(self, key, value, decay):
         value = np.asarray(value)
-        if value.size:
-            self.largest[key] = max(self.largest.get(key, 0.0), float(np.abs(value).max()))
+        if value.size:  # np.max, not max(): a NaN must propagate, not be dropped
+            self.largest[key] = float(np.max([decay * self.largest.get(key, 0.0),
+                                              np.abs(value).max()]))
 
     def scale(self, i, name=None):
         return self.largest.get((i, name))
