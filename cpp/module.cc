@@ -617,8 +617,6 @@ class Plan {
   // gradient was finite; otherwise stops all threads early, restores every parameter it wrote
   // and returns false. The old state is never written either way.
   bool run_guarded(const KernelSlot<Rule>& k, int64_t total) {
-    const Span* spans = spans_.data();
-    const size_t count = spans_.size();
     const Args* args = args_.data();
     // Streaming stores keep the new state out of the caches: right when it cannot stay there.
     const bool stream = total >= (int64_t{1} << 20);
@@ -633,15 +631,9 @@ class Plan {
     parallel_pieces(total, [&](int t, int64_t begin, int64_t end) {
       const StreamFence fence;  // once per thread, not per block: a fence drains the WC buffers
       Piece& pc = pieces_[t];
-      size_t j = std::upper_bound(spans, spans + count, begin,
-                                  [](int64_t b, const Span& s) { return b < s.start + s.n; }) -
-                 spans;
-      for (; j < count && spans[j].start < end; ++j) {
-        const Span& s = spans[j];
-        int64_t lo = std::max(begin, s.start) - s.start;
-        const int64_t hi = std::min(end, s.start + s.n) - s.start;
+      for_each_range(begin, end, [&](const Span& s, int64_t lo, int64_t hi) {
         while (lo < hi) {
-          if (stop.load(std::memory_order_relaxed)) return;
+          if (stop.load(std::memory_order_relaxed)) return false;
           const Ptrs q = s.ptrs.offset(lo);
           // Up to the next 64-byte boundary of the state buffers first, then whole blocks.
           const int64_t to_line = elements_to_line(q);
@@ -658,11 +650,12 @@ class Plan {
           if (gd.bad) {
             pc.bad = true;
             stop.store(true, std::memory_order_relaxed);
-            return;
+            return false;
           }
           lo += m;
         }
-      }
+        return true;
+      });
     });
     bool bad = false;
     logged_ = 0;
@@ -758,21 +751,29 @@ class Plan {
 
   // Runs the kernel over [0, total) of the concatenated spans, split across threads.
   void run(KernelFn<Rule> kernel, int64_t total) const {
+    parallel_ranges(total, [&](int64_t begin, int64_t end) {
+      for_each_range(begin, end, [&](const Span& s, int64_t lo, int64_t hi) {
+        kernel(args_[s.args], s.ptrs.offset(lo), hi - lo);
+        return true;
+      });
+    });
+  }
+
+  // Calls f(span, lo, hi) for the part [lo, hi) (span-relative) of each span that overlaps
+  // [begin, end) of the concatenated spans, in order, until f returns false.
+  template <class F>
+  void for_each_range(int64_t begin, int64_t end, F&& f) const {
     const Span* spans = spans_.data();
     const size_t count = spans_.size();
-    const Args* args = args_.data();
-    parallel_ranges(total, [=](int64_t begin, int64_t end) {
-      // First span that ends after `begin`.
-      size_t k = std::upper_bound(spans, spans + count, begin,
-                                  [](int64_t b, const Span& s) { return b < s.start + s.n; }) -
-                 spans;
-      for (; k < count && spans[k].start < end; ++k) {
-        const Span& s = spans[k];
-        const int64_t lo = std::max(begin, s.start) - s.start;
-        const int64_t hi = std::min(end, s.start + s.n) - s.start;
-        kernel(args[s.args], s.ptrs.offset(lo), hi - lo);
-      }
-    });
+    // First span that ends after `begin`.
+    size_t k = std::upper_bound(spans, spans + count, begin,
+                                [](int64_t b, const Span& s) { return b < s.start + s.n; }) -
+               spans;
+    for (; k < count && spans[k].start < end; ++k) {
+      const Span& s = spans[k];
+      if (!f(s, std::max(begin, s.start) - s.start, std::min(end, s.start + s.n) - s.start))
+        return;
+    }
   }
 
   py::list groups_;
