@@ -44,10 +44,11 @@ struct KernelTable : KernelSlot<Rules>... {
   // Whether any of x[0..n) is NaN or infinite.
   bool (*any_nonfinite)(const float* x, int64_t n) = nullptr;
   // Reductions over x[0..n) in double, in a fixed order that every target shares
-  // (kernels/reduce-inl.h): sum of x[i]^2, sum of |x[i]|, sum of x[i] * y[i], and the largest
-  // |x[i]| (NaN if any is NaN).
+  // (kernels/reduce-inl.h): sum of x[i]^2, of |x[i]|, of |x[i]|^p and of x[i] * y[i], and the
+  // largest |x[i]| (NaN if any is NaN).
   double (*sum_squares)(const float* x, int64_t n) = nullptr;
   double (*sum_abs)(const float* x, int64_t n) = nullptr;
+  double (*sum_pow)(const float* x, int64_t n, double p) = nullptr;
   double (*dot)(const float* x, const float* y, int64_t n) = nullptr;
   double (*max_abs)(const float* x, int64_t n) = nullptr;
   template <class Rule>

@@ -10,7 +10,6 @@ namespace fastoptim {
 namespace {
 
 constexpr int64_t kBlock = 4096;  // elements per partial result
-constexpr int kAcc = 8;           // independent accumulators: vectorizable, fixed order
 
 // Applies block_fn to every kBlock-sized block of every run, in parallel, and returns the
 // results in block order; run_of[b] (if given) receives the run index of block b. Blocks, not
@@ -43,20 +42,6 @@ double reduce_blocks(const std::vector<Run>& runs, double init, BlockFn block_fn
   return acc;
 }
 
-// Sum of f(x[i]) in double with kAcc interleaved accumulators (general p only; the common
-// reductions are per-target kernels, kernels/reduce-inl.h).
-template <class F>
-double block_sum(const float* x, int64_t n, F f) {
-  double acc[kAcc] = {};
-  int64_t i = 0;
-  for (; i + kAcc <= n; i += kAcc)
-    for (int k = 0; k < kAcc; ++k) acc[k] += f(static_cast<double>(x[i + k]));
-  for (; i < n; ++i) acc[0] += f(static_cast<double>(x[i]));
-  double s = 0.0;
-  for (double a : acc) s += a;
-  return s;
-}
-
 double add(double a, double b) { return a + b; }
 
 }  // namespace
@@ -77,11 +62,10 @@ double norm(const std::vector<Run>& runs, double p) {
   }
   if (p == 2.0) return std::sqrt(reduce_blocks(runs, 0.0, k.sum_squares, add));  // max_grad_norm
   if (p == 1.0) return reduce_blocks(runs, 0.0, k.sum_abs, add);
-  // Any other p: pow per element, which no target vectorizes.
-  const double s = reduce_blocks(runs, 0.0, [p](const float* x, int64_t n) {
-    return block_sum(x, n, [p](double v) { return std::pow(std::fabs(v), p); });
-  }, add);
-  return std::pow(s, 1.0 / p);
+  const auto sum_pow = k.sum_pow;
+  return std::pow(reduce_blocks(runs, 0.0, [sum_pow, p](const float* x, int64_t n) {
+    return sum_pow(x, n, p);
+  }, add), 1.0 / p);
 }
 
 int64_t first_nonfinite(const std::vector<Run>& runs) {

@@ -1,7 +1,7 @@
-// Reductions for gradient norms and L-BFGS's dot products. Included per target: each loop is
-// plain C++ whose 16 independent accumulators the compiler vectorizes with the target's
-// instructions (float -> double conversion, multiply, add, compare), so it runs at memory speed
-// while keeping double precision and a fixed summation order: lane k takes the elements
+// Reductions for gradient norms and L-BFGS's dot products. Included per target: each is one
+// loop of plain C++ whose 16 independent accumulators the compiler vectorizes with the target's
+// instructions (float -> double conversion, multiply, add, integer maximum), so it runs at
+// memory speed while keeping double precision and a fixed order: lane k takes the elements
 // i = k (mod 16) and the lanes are combined pairwise in a fixed order, so every target (and the
 // scalar build) returns the same bits.
 #include <cmath>
@@ -13,17 +13,22 @@ namespace FO_TARGET {
 
 constexpr int kReduceLanes = 16;
 
-// Sum over i of f(i) in double, lane k summing i = k (mod kReduceLanes).
-template <class F>
-inline double lane_sum(int64_t n, F f) {
-  double acc[kReduceLanes] = {};
+// combine() over i of f(i), lane k taking i = k (mod kReduceLanes), starting from T{}.
+template <class T, class F, class Combine>
+inline T lane_reduce(int64_t n, F f, Combine combine) {
+  T acc[kReduceLanes] = {};
   int64_t i = 0;
   for (; i + kReduceLanes <= n; i += kReduceLanes)
-    for (int k = 0; k < kReduceLanes; ++k) acc[k] += f(i + k);
-  for (; i < n; ++i) acc[0] += f(i);
+    for (int k = 0; k < kReduceLanes; ++k) acc[k] = combine(acc[k], f(i + k));
+  for (; i < n; ++i) acc[0] = combine(acc[0], f(i));
   for (int w = kReduceLanes / 2; w > 0; w /= 2)  // pairwise, in a fixed order
-    for (int k = 0; k < w; ++k) acc[k] += acc[k + w];
+    for (int k = 0; k < w; ++k) acc[k] = combine(acc[k], acc[k + w]);
   return acc[0];
+}
+
+template <class F>
+inline double lane_sum(int64_t n, F f) {
+  return lane_reduce<double>(n, f, [](double a, double b) { return a + b; });
 }
 
 // Sum of x[i]^2 in double.
@@ -36,6 +41,11 @@ inline double sum_abs(const float* x, int64_t n) {
   return lane_sum(n, [x](int64_t i) { return static_cast<double>(std::fabs(x[i])); });
 }
 
+// Sum of |x[i]|^p in double (pow per element: no target vectorizes it).
+inline double sum_pow(const float* x, int64_t n, double p) {
+  return lane_sum(n, [x, p](int64_t i) { return std::pow(std::fabs(double{x[i]}), p); });
+}
+
 // Sum of x[i] * y[i] in double.
 inline double dot(const float* x, const float* y, int64_t n) {
   return lane_sum(n, [x, y](int64_t i) { return static_cast<double>(x[i]) * y[i]; });
@@ -45,18 +55,14 @@ inline double dot(const float* x, const float* y, int64_t n) {
 // unsigned integer grow with its magnitude, and NaNs lie above infinity: an integer maximum,
 // which every target vectorizes, is exact and lets a NaN win.
 inline double max_abs(const float* x, int64_t n) {
-  uint32_t acc[kReduceLanes] = {};
-  auto bits = [x](int64_t i) {
-    uint32_t u;
-    std::memcpy(&u, x + i, sizeof u);
-    return u & 0x7fffffffu;
-  };
-  int64_t i = 0;
-  for (; i + kReduceLanes <= n; i += kReduceLanes)
-    for (int k = 0; k < kReduceLanes; ++k) acc[k] = acc[k] > bits(i + k) ? acc[k] : bits(i + k);
-  for (; i < n; ++i) acc[0] = acc[0] > bits(i) ? acc[0] : bits(i);
-  uint32_t m = 0;
-  for (uint32_t a : acc) m = m > a ? m : a;
+  const uint32_t m = lane_reduce<uint32_t>(
+      n,
+      [x](int64_t i) {
+        uint32_t u;
+        std::memcpy(&u, x + i, sizeof u);
+        return u & 0x7fffffffu;
+      },
+      [](uint32_t a, uint32_t b) { return a > b ? a : b; });
   float f;
   std::memcpy(&f, &m, sizeof f);
   return f;

@@ -34,6 +34,7 @@ const Kernels* table() {
     t.any_nonfinite = &any_nonfinite<Vec>;
     t.sum_squares = &sum_squares;
     t.sum_abs = &sum_abs;
+    t.sum_pow = &sum_pow;
     t.dot = &dot;
     t.max_abs = &max_abs;
     FO_UPDATE_RULE(Sgd, sgd, SgdV);
