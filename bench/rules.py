@@ -93,7 +93,7 @@ def paired_pct(meas, a, b):
     """Quartiles (25%, median, 75%) over repetitions of 100 * (a / b - 1), each ratio taken from
     one repetition where both ran; repetitions others disturbed are left out unless too few
     remain."""
-    clean = {i for i, o in enumerate(meas["other_cores"]) if o < meas["allowed_other_cores"]}
+    clean = set(meas["clean"])
     per = {n: dict(zip(meas["per"][n]["sample_reps"], meas["per"][n]["samples_s"]))
            for n in (a, b)}
     both = [r for r in per[a] if r in per[b]]
@@ -173,7 +173,7 @@ def main(argv=None):
         opts = {s: make(s) for s in ("propagate", "skip")}
         for forced, fused in (("skip pre-scan", False), ("skip fused", True)):
             opts[forced] = make("skip")  # either check, forced whatever the size
-            opts[forced]._plan.fused_check = fused
+            opts[forced]._fused_check = fused
         c = {s: (lambda o=o: o.step([g])) for s, o in opts.items()}
         for mode in ("propagate", "skip"):
             ceil = _core.Traffic([{"slots": slots}], [p], [0], traffic_slots(n, slots),

@@ -80,7 +80,7 @@ def one_input(data: bytes) -> None:
     # What non-finite gradients do, and which check catches them (fused into the update with
     # an undo, or a pre-scan): a skipped step must leave every bit as it was.
     opt.nonfinite = ("propagate", "skip", "raise")[fdp.ConsumeIntInRange(0, 2)]
-    opt._fused_check = opt._plan.fused_check = (None, True, False)[fdp.ConsumeIntInRange(0, 2)]
+    opt._fused_check = (None, True, False)[fdp.ConsumeIntInRange(0, 2)]
     for _ in range(fdp.ConsumeIntInRange(1, 4)):
         action = fdp.ConsumeIntInRange(0, 2)
         snap = snapshot(params, opt)

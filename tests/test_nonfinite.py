@@ -7,7 +7,7 @@ import pytest
 
 import fastoptim as fo
 from fastoptim import _core
-from conftest import CORE_CONFIGS, RULES, grad_stream
+from conftest import ALL_CONFIGS, CORE_CONFIGS, RULES, config_id, grad_stream
 
 # The last tensor is large enough to be scanned in several blocks and on two threads.
 SHAPES = [(7, 5), (13,), (300_007,)]
@@ -24,7 +24,6 @@ def force(opt, fused):
     """Makes skip/raise use the fused check (True), the pre-scan (False) or pick by size
     (None: fused only for steps beyond the last-level cache, which tests rarely reach)."""
     opt._fused_check = fused
-    opt._plan.fused_check = fused
     return opt
 
 
@@ -138,13 +137,7 @@ def assert_same_run(params, opt, twin_params, twin):
     assert_state_equal(state_of(opt), state_of(twin))
 
 
-def all_configs():
-    return [(rule, c) for rule, entry in RULES.items() for c in entry[4]]
-
-
-@pytest.mark.parametrize("rule,config", all_configs(),
-                         ids=[f"{r}-{i}" for r, i in
-                              ((r, i) for r, e in RULES.items() for i in range(len(e[4])))])
+@pytest.mark.parametrize("rule,config", ALL_CONFIGS, ids=[config_id(*c) for c in ALL_CONFIGS])
 def test_guarded_steps_equal_in_place_steps_and_undo_exactly_for_every_option(rule, config):
     stream = list(grad_stream(np.random.default_rng(5), SHAPES, 6))
     params, opt = make(rule, nonfinite="skip", fused=True, **config)

@@ -66,7 +66,7 @@ class Optimizer:
         self._states: dict = {}  # slot name -> list of views, aligned with self._params
         # The second state buffers of guarded steps (nonfinite="skip"/"raise"), else None.
         self._shadows: dict | None = None
-        self._fused_check = None  # which non-finite check: None by size, True/False (tests)
+        self._fused_check_mode = None  # see _fused_check
         self._group_of: list = []  # param group index of each of self._params
         self._scalars: dict = {}  # per-tensor scalar state name -> float64 array (NAdam)
         self._plan = None
@@ -166,7 +166,7 @@ class Optimizer:
                             list(new_scalars.values()), shadow_lists)
         plan.max_grad_norm = self._max_grad_norm
         plan.nonfinite = self._nonfinite
-        plan.fused_check = self._fused_check
+        plan.fused_check = self._fused_check_mode
         if self._plan is not None:
             plan.skipped_steps = self._plan.skipped_steps
         self.param_groups[:] = groups
@@ -226,6 +226,17 @@ class Optimizer:
         self._nonfinite = mode
         if rebuild:  # second state buffers: allocated for "skip"/"raise", freed for "propagate"
             self._rebuild(self.param_groups)
+
+    @property
+    def _fused_check(self):
+        """Which check skip/raise use without clipping: None picks by size, True forces the
+        fused one, False the pre-scan (for tests and benchmarks; kept across plan rebuilds)."""
+        return self._fused_check_mode
+
+    @_fused_check.setter
+    def _fused_check(self, mode) -> None:
+        self._plan.fused_check = mode  # validates
+        self._fused_check_mode = mode
 
     @property
     def skipped_steps(self) -> int:
