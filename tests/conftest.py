@@ -66,6 +66,9 @@ RULES = {
 # Rules torch.optim also has (the others are checked against the float64 references only).
 TORCH_RULES = [name for name, entry in RULES.items() if entry[2] is not None]
 
+# Every option combination of every rule, as (rule, config) pairs.
+ALL_CONFIGS = [(rule, config) for rule, entry in RULES.items() for config in entry[4]]
+
 # A few representative combinations per rule for the heavier suites (sizes x targets).
 CORE_CONFIGS = [
     ("SGD", {}),

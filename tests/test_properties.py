@@ -10,9 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastoptim as fo
-from conftest import RULES, Reached, assert_close
+from conftest import ALL_CONFIGS, RULES, Reached, assert_close
 
-ALL = [(rule, config) for rule, entry in RULES.items() for config in entry[4]]
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -31,7 +30,7 @@ shapes = st.lists(st.integers(0, 9), min_size=0, max_size=3).map(tuple) | \
 
 
 @SETTINGS
-@given(case=st.sampled_from(ALL), shapes_=st.lists(shapes, min_size=1, max_size=4),
+@given(case=st.sampled_from(ALL_CONFIGS), shapes_=st.lists(shapes, min_size=1, max_size=4),
        offset=st.integers(0, 3), grad_layout=st.sampled_from(["contiguous", "strided", "reversed"]),
        threads=st.integers(1, 3), steps=st.integers(1, 6), lr_scale=st.floats(0.1, 3.0),
        seed=st.integers(0, 2**32 - 1))

@@ -7,7 +7,8 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import CORE_CONFIGS, RULES, Reached, assert_close, config_id, grad_stream
+from conftest import (ALL_CONFIGS, CORE_CONFIGS, RULES, Reached, assert_close, config_id,
+                      grad_stream)
 
 SIZES = [0, 1, 7, 15, 16, 17, 31, 33, 65, 4097, (3, 5, 7), "unaligned"]
 STEPS = 60
@@ -68,10 +69,7 @@ def test_single_tensor_matches_reference(target, rule, config, size):
                             unaligned_grads=size == "unaligned")
 
 
-ALL = [(rule, c) for rule, (_, _, _, _, configs) in RULES.items() for c in configs]
-
-
-@pytest.mark.parametrize("rule,config", ALL, ids=[config_id(*c) for c in ALL])
+@pytest.mark.parametrize("rule,config", ALL_CONFIGS, ids=[config_id(*c) for c in ALL_CONFIGS])
 def test_every_option_combination_on_many_tensors(target, rule, config):
     rng = np.random.default_rng(7)
     params = [make_param(rng, s) for s in [17, (4, 33), 0, 1, (2, 3, 5), 4097]]
