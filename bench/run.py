@@ -421,7 +421,8 @@ def measure_once(contenders, cfg, allowed):
                       samples_s=[s for _, s, _ in samples[n]],
                       sample_reps=[r for r, _, _ in samples[n]],
                       sample_calls=[c for _, _, c in samples[n]], used_samples=len(good))
-    return dict(per=per, reps=reps, clean_reps=len(clean), disturbed=disturbed,
+    return dict(per=per, reps=reps, clean_reps=len(clean), clean=sorted(clean),
+                disturbed=disturbed,
                 slow=sorted(slow), stride=stride, other_cores=others)
 
 

@@ -27,22 +27,18 @@
 #ifdef __AVX512F__
 using Vec = __m512;
 constexpr int kLanes = 16;
-static Vec load(const float* p) { return _mm512_load_ps(p); }
-static void store(float* p, Vec x) { _mm512_store_ps(p, x); }
-static void stream(float* p, Vec x) { _mm512_stream_ps(p, x); }
-static Vec set1(float x) { return _mm512_set1_ps(x); }
-static Vec fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+#define FO_PS(op) _mm512_##op##_ps
 #else
 using Vec = __m256;
 constexpr int kLanes = 8;
-static Vec load(const float* p) { return _mm256_load_ps(p); }
-static void store(float* p, Vec x) { _mm256_store_ps(p, x); }
-static void stream(float* p, Vec x) { _mm256_stream_ps(p, x); }
-static Vec set1(float x) { return _mm256_set1_ps(x); }
-static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+#define FO_PS(op) _mm256_##op##_ps
 #endif
+static Vec load(const float* p) { return FO_PS(load)(p); }
+static void store(float* p, Vec x) { FO_PS(store)(p, x); }
+static void stream(float* p, Vec x) { FO_PS(stream)(p, x); }
+static Vec set1(float x) { return FO_PS(set1)(x); }
+static Vec fma(Vec a, Vec b, Vec c) { return FO_PS(fmadd)(a, b, c); }
+static Vec mul(Vec a, Vec b) { return FO_PS(mul)(a, b); }
 
 enum Mode { kInPlace, kInPlaceStream, kGuarded, kGuardedPlain, kOneGuarded, kModes };
 static const char* kNames[kModes] = {"in place", "in place, streaming", "guarded",
