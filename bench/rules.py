@@ -174,6 +174,9 @@ def main(argv=None):
         for forced, fused in (("skip pre-scan", False), ("skip fused", True)):
             opts[forced] = make("skip")  # either check, forced whatever the size
             opts[forced]._fused_check = fused
+        opts["skip buffers"] = make("skip")  # fused, with every state array to second buffers
+        opts["skip buffers"]._fused_check = True
+        opts["skip buffers"]._state_in_place = False
         c = {s: (lambda o=o: o.step([g])) for s, o in opts.items()}
         for mode in ("propagate", "skip"):
             ceil = _core.Traffic([{"slots": slots}], [p], [0], traffic_slots(n, slots),
@@ -190,6 +193,7 @@ def main(argv=None):
                        overhead_pct=skip_q[1], overhead_quartiles_pct=skip_q,
                        prescan_overhead_pct=over("skip pre-scan", "propagate")[1],
                        fused_overhead_pct=over("skip fused", "propagate")[1],
+                       buffers_overhead_pct=over("skip buffers", "propagate")[1],
                        fused=opts["skip"]._plan.logged >= 0,
                        ceiling_overhead_pct=over("ceiling skip", "ceiling propagate")[1],
                        pct_guarded_ceiling=100 + over("ceiling skip", "skip fused")[1],
@@ -200,7 +204,7 @@ def main(argv=None):
             skip_rows.append(row)
             print(f"skip {name} {t} thr: {row['overhead_pct']:+.1f}% over propagate "
                   f"(pre-scan {row['prescan_overhead_pct']:+.1f}%, fused "
-                  f"{row['fused_overhead_pct']:+.1f}%); pattern "
+                  f"{row['fused_overhead_pct']:+.1f}%, second buffers {row['buffers_overhead_pct']:+.1f}%); pattern "
                   f"alone {row['ceiling_overhead_pct']:+.1f}%; {row['pct_guarded_ceiling']:.0f}%"
                   f" of its ceiling; logged {row['logged_pct']:.2f}%", file=sys.stderr)
         del c, opts
@@ -247,27 +251,29 @@ def render(info, n, rows, skip_rows, threads, command):
         out.append("| " + " | ".join(cells) + " |")
     out += ["", "Cost of `nonfinite=\"skip\"` over the default, gradients finite. *skip* is "
             "what the optimizer does at this size: beyond the last-level cache the check is "
-            "fused into the update (state streamed to second buffers, the same bytes as in "
-            "place; parameters updated in place and restored from recomputation plus a log if "
-            "a NaN turns up), else a read-only pre-scan of the gradients. *pre-scan* and "
-            "*fused* force either check. *Pattern alone* compares the bandwidth-ceiling kernel (no arithmetic) "
-            "guarded against in place: what this machine charges for streaming to a second "
-            "buffer instead of writing back in place. *% of guarded ceiling* is the fused "
-            "check's speed against that ceiling (paired too); *logged*, the parameters its undo log kept. "
-            "Each cost is the median over repetitions of the ratio of two steps timed in the "
-            "same repetition (*quartiles*: the middle half of those ratios for *skip*); "
-            "*reps*: repetitions undisturbed by other processes / run.",
+            "fused into the update (parameters and moving averages updated in place and "
+            "restored from their new values plus a log if a NaN turns up; other state "
+            "streamed to second buffers, the same bytes as in place), else a read-only "
+            "pre-scan of the gradients. *pre-scan* and *fused* force either check; *second "
+            "buffers* forces the fused check with all state streamed to second buffers. "
+            "*Pattern alone* compares the bandwidth-ceiling kernel (no arithmetic, state "
+            "streamed) guarded against in place: what this machine charges for streaming to a "
+            "second buffer instead of writing back in place. *% of guarded ceiling* is the "
+            "fused check's speed against that ceiling; *logged*, the values (parameters and "
+            "state) its undo log kept. Each cost is the median over repetitions of the ratio "
+            "of two steps timed in the same repetition (*quartiles*: the middle half of those "
+            "ratios for *skip*); *reps*: repetitions undisturbed by other processes / run.",
             "",
-            "| rule | threads | skip | (quartiles) | (check) | pre-scan | fused | pattern alone "
-            "| % of guarded ceiling | logged | reps |",
-            "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|"]
+            "| rule | threads | skip | (quartiles) | (check) | pre-scan | fused "
+            "| second buffers | pattern alone | % of guarded ceiling | logged | reps |",
+            "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|"]
     for r in skip_rows:
         q1, _, q3 = r["overhead_quartiles_pct"]
         out.append(f"| {r['rule']} | {r['threads']} | {r['overhead_pct']:+.1f}%"
                    f"{'†' if r['disturbed'] else ''} | {q1:+.1f}% .. {q3:+.1f}% | "
                    f"{'fused' if r['fused'] else 'pre-scan'} "
                    f"| {r['prescan_overhead_pct']:+.1f}% | {r['fused_overhead_pct']:+.1f}% | "
-                   f"{r['ceiling_overhead_pct']:+.1f}% | "
+                   f"{r['buffers_overhead_pct']:+.1f}% | {r['ceiling_overhead_pct']:+.1f}% | "
                    + f"{r['pct_guarded_ceiling']:.0f}% | {r['logged_pct']:.2f}% | "
                    f"{r['clean_reps']}/{r['reps']} |")
     return "\n".join(out) + "\n"

@@ -24,9 +24,11 @@ namespace fastoptim {
 template <class Rule>
 using KernelFn = void (*)(const typename Rule::Args&, Ptrs, int64_t);
 
-// A guarded step (nonfinite="skip"/"raise", see kernels/io-inl.h).
+// A guarded step (nonfinite="skip"/"raise", see kernels/io-inl.h), and one phase of its undo.
 template <class Rule>
 using GuardedFn = void (*)(const typename Rule::Args&, Ptrs, int64_t, Guard&);
+template <class Rule>
+using UndoFn = void (*)(const typename Rule::Args&, Ptrs, int64_t, const Guard&, int phase);
 
 // A rule's entry points: the in-place step, and (update rules only) the guarded step and the
 // undo of a guarded step.
@@ -34,7 +36,7 @@ template <class Rule>
 struct KernelSlot {
   KernelFn<Rule> fn = nullptr;
   GuardedFn<Rule> guarded = nullptr;
-  KernelFn<Rule> undo = nullptr;
+  UndoFn<Rule> undo = nullptr;
 };
 
 // One function pointer per rule; get<Rule>() / set<Rule>() pick the rule's slot.
@@ -56,7 +58,7 @@ struct KernelTable : KernelSlot<Rules>... {
   template <class Rule>
   const KernelSlot<Rule>& slot() const { return *this; }
   template <class Rule>
-  void set(KernelFn<Rule> f, GuardedFn<Rule> guarded = nullptr, KernelFn<Rule> undo = nullptr) {
+  void set(KernelFn<Rule> f, GuardedFn<Rule> guarded = nullptr, UndoFn<Rule> undo = nullptr) {
     KernelSlot<Rule>::fn = f;
     KernelSlot<Rule>::guarded = guarded;
     KernelSlot<Rule>::undo = undo;

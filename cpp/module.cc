@@ -217,6 +217,14 @@ struct has_grad_scale : std::false_type {};
 template <class A>
 struct has_grad_scale<A, std::void_t<decltype(A::prep)>> : std::true_type {};
 
+// The state slots a rule's guarded step may update in place (Rule::kRestoredSlots; none if the
+// rule does not say).
+template <class R, class = void>
+struct restored_slots_of : std::integral_constant<uint32_t, 0> {};
+template <class R>
+struct restored_slots_of<R, std::void_t<decltype(R::kRestoredSlots)>>
+    : std::integral_constant<uint32_t, R::kRestoredSlots> {};
+
 // torch's clip_grad_norm_ coefficient: max_norm / (norm + 1e-6), at most 1, in float32.
 double clip_coefficient(double max_norm, double total_norm) {
   const float coef = static_cast<float>(max_norm) / (static_cast<float>(total_norm) + 1e-6f);
@@ -309,9 +317,9 @@ class Plan {
     Rule::read(r);
   }
 
-  // Returns whether the state buffers swapped (a guarded step that went through: Python swaps
-  // its state and shadow lists to match).
-  bool step(py::object grads) {
+  // Returns which slots' state buffers swapped, bit k for slot k (a guarded step that went
+  // through: Python swaps its state and shadow lists of those slots to match).
+  uint32_t step(py::object grads) {
     bool expected = false;
     if (!busy_.compare_exchange_strong(expected, true))
       throw std::runtime_error(std::string(Rule::kName) +
@@ -433,10 +441,15 @@ class Plan {
       run(slot.fn, total);
       return false;
     }
+    // State the rule restores (restored_slots(), kernels/io-inl.h) is updated in place unless
+    // recent steps logged too much of it.
+    const bool in_place = restored_slots_of<Rule>::value != 0 &&
+                          (state_in_place_ > 0 || (state_in_place_ < 0 && in_place_off_ == 0));
+    if (in_place_off_ > 0) --in_place_off_;
     bool ok;
     {
       py::gil_scoped_release nogil;
-      ok = run_guarded(slot, total);
+      ok = run_guarded(slot, total, in_place);
     }
     if (!ok) {
       std::copy(saved_steps_.begin(), saved_steps_.end(), steps_);
@@ -444,11 +457,19 @@ class Plan {
         std::copy(saved_scalars_[k].begin(), saved_scalars_[k].end(), scalars_[k]);
       return reject(runs, run_tensor);
     }
-    commit_shadows();
     // A guess() that misses often (a soft threshold to zero everywhere, say) makes the log cost
     // more than a read-only pre-scan: then pre-scan for a while before trying again.
-    if (logged_ > total / 4) prescan_steps_ = kPrescanSteps;
-    return true;
+    if (logged_ - logged_state_ > total / 4) prescan_steps_ = kPrescanSteps;
+    // Likewise in-place state whose restore misses often (averages that still grow by binades
+    // from step to step, as in the first few steps) goes to the second buffers for 2, 4, ...
+    // up to kPrescanSteps steps while it keeps missing.
+    if (in_place) {
+      in_place_backoff_ = logged_state_ > total / 8
+                              ? std::min(kPrescanSteps, std::max(2, 2 * in_place_backoff_))
+                              : 0;
+      in_place_off_ = in_place_backoff_;
+    }
+    return commit_shadows(in_place);
   }
 
   size_t size() const { return tensors_.size(); }
@@ -495,9 +516,20 @@ class Plan {
   void set_fused_check(py::object v) {
     fused_check_ = v.is_none() ? -1 : (v.cast<bool>() ? 1 : 0);
   }
-  // How many old parameter values the last guarded step logged (those its rule's guess() could
-  // not recompute exactly; see kernels/io-inl.h); -1 before any.
+  // How many old values the last guarded step logged (those its rule's guess() or restore()
+  // could not recompute exactly; see kernels/io-inl.h); -1 before any. logged_state: how many
+  // of those were state.
   int64_t logged() const { return logged_; }
+  int64_t logged_state() const { return logged_state_; }
+  // Where fused checks write the state their rule can restore: None in place unless recent
+  // steps logged too much of it (step()), True always in place, False always to the second
+  // buffers (for tests and benchmarks).
+  py::object state_in_place() const {
+    return state_in_place_ < 0 ? py::object(py::none()) : py::object(py::bool_(state_in_place_ > 0));
+  }
+  void set_state_in_place(py::object v) {
+    state_in_place_ = v.is_none() ? -1 : (v.cast<bool>() ? 1 : 0);
+  }
   void set_skipped_steps(int64_t n) { skipped_steps_ = n; }
 
  private:
@@ -601,14 +633,26 @@ class Plan {
     int64_t n;
     int32_t args;
     size_t first;  // index of the block's first logged value
+    size_t bits;   // index of the block's first byte of low bits (in-place state)
   };
   struct Piece {
     std::vector<Block> blocks;
     std::vector<uint32_t> offset;
     std::vector<float> value;
-    size_t count = 0;
+    std::vector<uint8_t> bits;
+    size_t count = 0, state_count = 0, bits_used = 0;
     bool bad = false;
   };
+  // Bytes of low bits per restorable slot of a block of n elements: 2 bits each, as a whole
+  // number of 64-bit words, so that vector-wide bit stores stay inside.
+  static size_t bit_bytes(int64_t n) { return static_cast<size_t>((2 * n + 63) / 64 * 8); }
+  // Guard::bits of a block whose low bits start at pc.bits[first].
+  static void point_bits(Guard& gd, Piece& pc, size_t first, int64_t n) {
+    for (int k = 0; k < kMaxSlots; ++k)
+      gd.bits[k] = (restored_slots_of<Rule>::value >> k & 1u)
+                       ? pc.bits.data() + first + k * bit_bytes(n)
+                       : nullptr;
+  }
   // Elements per guarded kernel call: how often a thread checks whether another has found a
   // non-finite gradient (a few tens of microseconds of work).
   static constexpr int64_t kGuardBlock = int64_t{1} << 15;
@@ -616,7 +660,7 @@ class Plan {
   // The guarded step (kernels/io-inl.h) over [0, total) of the spans. Returns true if every
   // gradient was finite; otherwise stops all threads early, restores every parameter it wrote
   // and returns false. The old state is never written either way.
-  bool run_guarded(const KernelSlot<Rule>& k, int64_t total) {
+  bool run_guarded(const KernelSlot<Rule>& k, int64_t total, bool in_place) {
     const Args* args = args_.data();
     // Streaming stores keep the new state out of the caches: right when it cannot stay there.
     const bool stream = total >= (int64_t{1} << 20);
@@ -624,7 +668,7 @@ class Plan {
     if (pieces_.size() < static_cast<size_t>(npieces)) pieces_.resize(npieces);
     for (Piece& pc : pieces_) {
       pc.blocks.clear();
-      pc.count = 0;
+      pc.count = pc.state_count = pc.bits_used = 0;
       pc.bad = false;
     }
     std::atomic<bool> stop{false};
@@ -638,15 +682,23 @@ class Plan {
           // Up to the next 64-byte boundary of the state buffers first, then whole blocks.
           const int64_t to_line = elements_to_line(q);
           const int64_t m = std::min(hi - lo, to_line ? to_line : kGuardBlock);
-          if (pc.offset.size() < pc.count + m) {
-            pc.offset.resize(std::max(2 * pc.offset.size(), pc.count + kGuardBlock));
+          // Room for every element logged, as a parameter and in each slot.
+          if (pc.offset.size() < pc.count + 4 * m) {
+            pc.offset.resize(std::max(2 * pc.offset.size(), pc.count + 4 * kGuardBlock));
             pc.value.resize(pc.offset.size());
           }
-          pc.blocks.push_back(Block{q, m, s.args, pc.count});
-          Guard gd{pc.offset.data() + pc.count, pc.value.data() + pc.count, 0,
-                   stream && to_line == 0, false};
+          const size_t bits = in_place ? kMaxSlots * bit_bytes(m) : 0;
+          if (pc.bits.size() < pc.bits_used + bits)
+            pc.bits.resize(
+                std::max(2 * pc.bits.size(), pc.bits_used + kMaxSlots * bit_bytes(kGuardBlock)));
+          pc.blocks.push_back(Block{q, m, s.args, pc.count, pc.bits_used});
+          Guard gd{pc.offset.data() + pc.count, pc.value.data() + pc.count, 0, 0,
+                   stream && to_line == 0, false, in_place, {}};
+          if (in_place) point_bits(gd, pc, pc.bits_used, m);
           k.guarded(args[s.args], q, m, gd);
           pc.count += gd.count;
+          pc.state_count += gd.state_count;
+          pc.bits_used += bits;
           if (gd.bad) {
             pc.bad = true;
             stop.store(true, std::memory_order_relaxed);
@@ -658,19 +710,31 @@ class Plan {
       });
     });
     bool bad = false;
-    logged_ = 0;
+    logged_ = logged_state_ = 0;
     for (int t = 0; t < npieces; ++t) {
       bad = bad || pieces_[t].bad;
       logged_ += static_cast<int64_t>(pieces_[t].count);
+      logged_state_ += static_cast<int64_t>(pieces_[t].state_count);
     }
     if (!bad) return true;
+    // Parameters first (phase 0), then the state restored in place from them (phase 1), each
+    // followed by its logged values.
+    constexpr uint32_t kOffsetMask = (1u << kLogTagShift) - 1u;
     for (int t = 0; t < npieces; ++t) {
-      const Piece& pc = pieces_[t];
+      Piece& pc = pieces_[t];
       for (size_t b = 0; b < pc.blocks.size(); ++b) {
         const Block& blk = pc.blocks[b];
-        k.undo(args[blk.args], blk.q, blk.n);
+        Guard gd{nullptr, nullptr, 0, 0, false, false, in_place, {}};
+        if (in_place) point_bits(gd, pc, blk.bits, blk.n);
         const size_t last = b + 1 < pc.blocks.size() ? pc.blocks[b + 1].first : pc.count;
-        for (size_t e = blk.first; e < last; ++e) blk.q.p[pc.offset[e]] = pc.value[e];
+        for (int phase = 0; phase < 2; ++phase) {
+          k.undo(args[blk.args], blk.q, blk.n, gd, phase);
+          for (size_t e = blk.first; e < last; ++e) {
+            const uint32_t tag = pc.offset[e] >> kLogTagShift, at = pc.offset[e] & kOffsetMask;
+            if (phase == 0 && tag == 0) blk.q.p[at] = pc.value[e];
+            if (phase == 1 && tag > 0) blk.q.s[tag - 1][at] = pc.value[e];
+          }
+        }
       }
     }
     return false;
@@ -737,16 +801,23 @@ class Plan {
   // After a guarded step that went through: the second buffers hold the new state. Slots the
   // step did not write (no gradient, or an option that does not use them) get the current
   // values copied over, then every tensor's buffers swap (as Python's lists do).
-  void commit_shadows() {
+  // In-place state (in_place: the slots in kRestoredSlots) already is where it belongs. Returns
+  // the slots that swapped.
+  uint32_t commit_shadows(bool in_place) {
+    const uint32_t fixed = in_place ? restored_slots_of<Rule>::value : 0u;
+    uint32_t swapped = 0;
+    for (int k = 0; k < Rule::kSlots; ++k)
+      if (!(fixed >> k & 1u)) swapped |= 1u << k;
     for (size_t i = 0; i < tensors_.size(); ++i) {
       Tensor& t = tensors_[i];
       for (int k = 0; k < Rule::kSlots; ++k) {
-        if (!t.has_slot[k]) continue;
+        if (!t.has_slot[k] || (fixed >> k & 1u)) continue;
         if (!grad_ptrs_[i] || !Rule::needs_slot(hyper_[t.group], k))
           std::memcpy(t.d[k], t.s[k], sizeof(float) * static_cast<size_t>(t.n));
         std::swap(t.s[k], t.d[k]);
       }
     }
+    return swapped;
   }
 
   // Runs the kernel over [0, total) of the concatenated spans, split across threads.
@@ -789,7 +860,10 @@ class Plan {
   std::vector<Span> spans_;
   std::atomic<bool> busy_{false};
   bool has_shadows_ = false;
-  int64_t logged_ = -1;
+  int64_t logged_ = -1, logged_state_ = -1;
+  int state_in_place_ = -1;  // -1: in place unless in_place_off_; 0: never; 1: always
+  int in_place_off_ = 0;  // steps left that write restorable state to the second buffers
+  int in_place_backoff_ = 0;  // how many the last in-place step that missed too often set
   static constexpr int kPrescanSteps = 63;
   int prescan_steps_ = 0;  // steps left that check with a pre-scan instead (see step())
   int fused_check_ = -1;    // -1: by size; 0: pre-scan; 1: fused
@@ -919,6 +993,8 @@ void bind_plan(py::module_& m, const char* name) {
       .def_property("skipped_steps", &P::skipped_steps, &P::set_skipped_steps)
       .def_property_readonly("logged", &P::logged)
       .def_property("fused_check", &P::fused_check, &P::set_fused_check)
+      .def_property("state_in_place", &P::state_in_place, &P::set_state_in_place)
+      .def_property_readonly("logged_state", &P::logged_state)
       .def_static("validate", &P::validate, py::arg("group"), py::arg("index") = 0)
       .def_static(
           "needed_slots",

@@ -169,14 +169,16 @@ BIG = [(1000, 3), (2**20 + 37,)]
 @pytest.mark.parametrize("rule,config", [c for c in CORE_CONFIGS if c[0] in
                                          ("SGD", "Adam", "AdamW", "RMSprop", "Lion",
                                           "ProximalAdagrad")])
+@pytest.mark.parametrize("in_place", [None, True], ids=["auto", "in place"])
 def test_guarded_large_steps_on_every_target_and_thread_count(rule, config, nthreads, where,
-                                                              target, threads):
+                                                              in_place, target, threads):
     threads(nthreads)
     cls, lr = RULES[rule][0], RULES[rule][3]
     rng = np.random.default_rng(7)
     init = [rng.standard_normal(s).astype(np.float32) for s in BIG]
     params, twin_params = [p.copy() for p in init], [p.copy() for p in init]
     opt = force(cls(params, lr=lr, nonfinite="skip", **config), True)
+    opt._state_in_place = in_place
     twin = cls(twin_params, lr=lr, **config)
     stream = list(grad_stream(np.random.default_rng(8), BIG, 3))
     opt.step(stream[0])
@@ -300,3 +302,77 @@ def test_guarded_step_with_grads_that_are_the_parameters(rule):
     for a, b in zip(params, before_params):
         assert np.array_equal(a, b, equal_nan=True)
     assert_state_equal(state_of(opt), before_state)
+
+
+# ---- state updated in place --------------------------------------------------------------------
+# State that is a moving average (SGD's momentum buffer, the moments of Adam, AdamW, NAdam and
+# RAdam) is updated in place by the fused check and restored from its new value, the gradient
+# and two low bits per element kept aside; the old values it cannot restore so are logged.
+RESTORING = [("SGD", dict(momentum=0.9)),
+             ("SGD", dict(momentum=0.9, dampening=0.1, weight_decay=0.01)),
+             ("SGD", dict(momentum=0.5, nesterov=True, maximize=True)),
+             ("Adam", {}),
+             ("Adam", dict(amsgrad=True, weight_decay=0.1, maximize=True)),
+             ("AdamW", {}),
+             ("NAdam", dict(momentum_decay=0.01)),
+             ("RAdam", dict(decoupled_weight_decay=True, weight_decay=0.1))]
+
+
+@pytest.mark.parametrize("in_place", [True, False, None], ids=["in place", "buffers", "auto"])
+@pytest.mark.parametrize("rule,config", RESTORING, ids=[config_id(*c) for c in RESTORING])
+def test_state_in_place_is_restored_bit_for_bit_on_every_target(rule, config, in_place, target):
+    params, opt = make(rule, nonfinite="skip", fused=True, **config)
+    opt._state_in_place = in_place
+    twin_params, twin = make(rule, **config)
+    rng = np.random.default_rng(21)
+    logged = []
+    for step in range(8):
+        # Per-element scales spread over e^+-9 for four steps, so that the state jumps by
+        # binades and much of it is logged, then e^+-1.
+        spread = 3.0 if step < 4 else 0.3
+        gs = [(rng.standard_normal(s) * np.exp(rng.normal(0, spread, s))).astype(np.float32)
+              for s in SHAPES]
+        poisoned = [g.copy() for g in gs]
+        poisoned[-1][-1 if step % 2 else poisoned[-1].size // 3] = np.nan if step % 3 else np.inf
+        opt.step(poisoned)
+        assert_same_run(params, opt, twin_params, twin)
+        opt.step(gs)
+        twin.step(gs)
+        assert_same_run(params, opt, twin_params, twin)
+        logged.append(opt._plan.logged_state)
+    assert opt.skipped_steps == 8
+    if in_place is False:
+        assert logged == [0] * 8
+    elif in_place:
+        assert max(logged) > 0  # the log's undo was exercised too
+
+
+def test_state_in_place_keeps_its_arrays_and_steps_aside_while_it_cannot_restore():
+    rng = np.random.default_rng(22)
+    p = rng.standard_normal(2**16).astype(np.float32)
+    opt = force(fo.Adam([p], lr=1e-3, nonfinite="skip"), True)
+    g = (rng.standard_normal(p.size) * 1e-2).astype(np.float32)
+    opt.step([g * np.float32(1e-6)])
+    seen = []
+    for _ in range(40):
+        before = opt.state[0]["exp_avg"]
+        opt.step([(g * (1 + 0.5 * rng.standard_normal(p.size))).astype(np.float32)])
+        seen.append((np.shares_memory(before, opt.state[0]["exp_avg"]), opt._plan.logged_state))
+    # The moments grow ten-thousandfold at the second step: its old values cannot be told apart
+    # from its new ones, so they are logged, and the next steps write the second buffers (the
+    # arrays swap)...
+    assert seen[0] == (True, 2 * p.size) and not seen[1][0]  # both moments, every element
+    # ...until the averages settle; then the state stays where it is, with little logged.
+    assert all(same for same, _ in seen[-10:])
+    assert max(n for _, n in seen[-10:]) < 0.01 * p.size
+
+
+def test_state_in_place_mode_survives_a_plan_rebuild():
+    params, opt = make("Adam", nonfinite="skip", fused=True)
+    opt._state_in_place = False
+    opt.param_groups[0]["amsgrad"] = True  # the next step rebuilds the native plan
+    opt.step([np.ones(s, np.float32) for s in SHAPES])
+    assert opt._state_in_place is False and opt._plan.state_in_place is False
+    assert opt._plan.logged_state == 0
+    opt._state_in_place = None
+    assert opt._plan.state_in_place is None

@@ -20,6 +20,10 @@ struct AdamV {
   V guess(V p, V /*g0*/, const V* /*old*/, const V* now) const {
     return before(p, direction(now[0], now[a.amsgrad ? 2 : 1]));
   }
+  // m and v (not amsgrad's maximum) are updated in place by a guarded step and restored from their new
+  // values (io-inl.h, MomentsV::estimate).
+  uint32_t restored_slots() const { return 0b011u; }
+  V estimate(int k, V now, V g) const { return moments.estimate(k, now, g); }
 
   const Adam::Args& a;
   const PreparedGrad<V> prep;

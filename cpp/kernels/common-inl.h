@@ -3,6 +3,7 @@
 #pragma once
 #include <array>
 
+#include "kernels/io-inl.h"
 #include "kernels/rule.h"
 
 namespace fastoptim {
@@ -65,23 +66,30 @@ V fast_guess(const C& c, V p1, V d, V g0, const typename Same<V>::type* old,
 template <class V>
 struct MomentsV {
   explicit MomentsV(const Moments& a)
-      : omb1(V::set1(a.one_minus_beta1)), b2(V::set1(a.beta2)), omb2(V::set1(a.one_minus_beta2)) {}
+      : omb1(V::set1(a.one_minus_beta1)), b2(V::set1(a.beta2)), omb2(V::set1(a.one_minus_beta2)),
+        inv_b1(V::set1(1.0f / (1.0f - a.one_minus_beta1))), inv_b2(V::set1(1.0f / a.beta2)) {}
 
   // m + (1 - b1) (x - m)
   V first(V m, V x) const { return mul_add(omb1, x - m, m); }
   // b2 v + (1 - b2) x^2
   V second(V v, V x) const { return mul_add(b2, v, omb2 * x * x); }
   // Both moments at element i from gradient g: read from q.s[0] and q.s[1], written through
-  // io, returned in now[0] and now[1].
+  // io (restorable in place: estimate() below), returned in now[0] and now[1].
   template <class L, class Io>
   void update(const Ptrs& q, int64_t i, L lanes, Io& io, V g, V* now) const {
-    now[0] = first(V::load(q.s[0] + i, lanes), g);
-    now[1] = second(V::load(q.s[1] + i, lanes), g);
-    io.state(q, 0, i, lanes, now[0]);
-    io.state(q, 1, i, lanes, now[1]);
+    const V m = V::load(q.s[0] + i, lanes), v = V::load(q.s[1] + i, lanes);
+    now[0] = first(m, g);
+    now[1] = second(v, g);
+    io.state(q, 0, i, lanes, now[0], m, [&] { return estimate(0, now[0], g); });
+    io.state(q, 1, i, lanes, now[1], v, [&] { return estimate(1, now[1], g); });
+  }
+  // The m (k = 0) or v (k = 1) that first() or second() with gradient g turned into `now`,
+  // estimated by the inverse formula (io-inl.h): for a rule's estimate().
+  V estimate(int k, V now, V g) const {
+    return k == 0 ? (now - omb1 * g) * inv_b1 : (now - omb2 * g * g) * inv_b2;
   }
 
-  const V omb1, b2, omb2;
+  const V omb1, b2, omb2, inv_b1, inv_b2;
 };
 
 }  // namespace FO_TARGET

@@ -23,6 +23,10 @@ struct NadamV {
           return std::array<V, 2>{cg / denom, cm * now[0] / denom};
         });
   }
+  // m and v are updated in place by a guarded step and restored from their new
+  // values (io-inl.h, MomentsV::estimate).
+  uint32_t restored_slots() const { return 0b011u; }
+  V estimate(int k, V now, V g) const { return moments.estimate(k, now, g); }
 
   const PreparedGrad<V> prep;
   const MomentsV<V> moments;

@@ -18,6 +18,10 @@ struct RadamV {
   V guess(V p, V /*g0*/, const V* /*old*/, const V* now) const {
     return before(p, step(now[0], now[1]));
   }
+  // m and v are updated in place by a guarded step and restored from their new
+  // values (io-inl.h, MomentsV::estimate).
+  uint32_t restored_slots() const { return 0b011u; }
+  V estimate(int k, V now, V g) const { return moments.estimate(k, now, g); }
 
   const Radam::Args& a;
   const PreparedGrad<V> prep;

@@ -46,15 +46,25 @@ struct Ptrs {
   }
 };
 
-// What a guarded kernel call reports and where it logs the parameters it cannot undo by
-// recomputation (see kernels/io-inl.h). The caller provides room for n more entries.
+// What a guarded kernel call reports and where it logs the values it cannot undo by
+// recomputation (see kernels/io-inl.h). The caller provides room for 4 n more entries.
 struct Guard {
-  uint32_t* offset;  // element index (from the call's start) of each logged parameter...
-  float* value;      // ...and its old value
-  int64_t count;     // entries used
-  bool stream;       // write state with streaming stores (d[] is 64-byte aligned)
-  bool bad;          // out: some gradient element was NaN or infinite
+  // Element index (from the call's start) of each logged value, tagged with what it is in the
+  // top two bits (kLogTagShift): 0 a parameter, 1 + k state slot k...
+  uint32_t* offset;
+  float* value;         // ...and its old value
+  int64_t count;        // entries used
+  int64_t state_count;  // of which state values
+  bool stream;          // write second state buffers with streaming stores (64-byte aligned)
+  bool bad;             // out: some gradient element was NaN or infinite
+  // Whether the state slots the rule can restore (its restored_slots()) are updated in place
+  // this step, each keeping the two lowest bits of every old value in bits[k] (2 n bits, as
+  // V::low_bits() gives them per vector; room rounded up to 64 bits), rather than written to
+  // d[k].
+  bool in_place;
+  uint8_t* bits[kMaxSlots];
 };
+constexpr int kLogTagShift = 30;
 
 // Bounds a real hyperparameter must satisfy (all must also be finite, never NaN).
 enum class Bound { kAny, kNonNegative, kPositive, kUnit /* [0, 1) */, kClosedUnit /* [0, 1] */ };

@@ -10,7 +10,10 @@ template <class V>
 struct SgdV {
   explicit SgdV(const Sgd::Args& a)
       : a(a), prep(a.prep), mom(V::set1(a.momentum)), damp(V::set1(a.one_minus_dampening)),
-        neg_lr(V::set1(a.neg_lr)), lr(-neg_lr) {}
+        inv_mom(V::set1(1.0f / a.momentum)), neg_lr(V::set1(a.neg_lr)), lr(-neg_lr) {}
+
+  // The new momentum buffer from the old one and the prepared gradient.
+  V buffer(V buf, V g) const { return a.first ? g : mul_add(mom, buf, damp * g); }
 
   // The step direction from the prepared gradient and the new momentum buffer.
   V direction(V g, V buf) const {
@@ -26,9 +29,17 @@ struct SgdV {
         [&] { return std::array<V, 2>{neg_lr, a.nesterov ? neg_lr * mom * now[0] : V::set1(0.0f)}; });
   }
 
+  // The momentum buffer is updated in place by a guarded step and restored from its new value
+  // (io-inl.h): estimate() inverts buffer(). The first step's buffer is the gradient, and the
+  // old one was zeros.
+  uint32_t restored_slots() const { return a.use_momentum ? 1u : 0u; }
+  V estimate(int /*k*/, V now, V g) const {
+    return a.first ? V::set1(0.0f) : (now - damp * g) * inv_mom;
+  }
+
   const Sgd::Args& a;
   const PreparedGrad<V> prep;
-  const V mom, damp, neg_lr, lr;
+  const V mom, damp, inv_mom, neg_lr, lr;
 };
 
 // One SGD step over n elements of q.p (and q.s[0], the momentum buffer).
@@ -40,8 +51,9 @@ void sgd(const Sgd::Args& a, Ptrs q, int64_t n, Io& io) {
     c.prep.load(q, i, lanes, p0, g0, p, g);
     if (a.use_momentum) {
       // The first step copies the gradient into the buffer, without dampening (as torch).
-      now[0] = a.first ? g : mul_add(c.mom, V::load(q.s[0] + i, lanes), c.damp * g);
-      io.state(q, 0, i, lanes, now[0]);
+      const V buf = V::load(q.s[0] + i, lanes);
+      now[0] = c.buffer(buf, g);
+      io.state(q, 0, i, lanes, now[0], buf, [&] { return c.estimate(0, now[0], g); });
     }
     const V d = c.direction(g, now[0]);
     const V p1 = mul_add(c.neg_lr, d, p);

@@ -30,6 +30,33 @@ struct Vec {
     return _mm512_cmpneq_epi32_mask(_mm512_castps_si512(a.v), _mm512_castps_si512(b.v));
   }
 
+  // The two lowest bits of each lane's bit pattern as two bit planes: lane j's lowest bit is
+  // bit j, its second bit is bit N + j.
+  static uint32_t low_bits(Vec a) {
+    const __m512i x = _mm512_castps_si512(a.v);
+    return _mm512_test_epi32_mask(x, _mm512_set1_epi32(1)) |
+           static_cast<uint32_t>(_mm512_test_epi32_mask(x, _mm512_set1_epi32(2))) << N;
+  }
+  // Lanes where a's bit pattern is within -2..+1 of c's (what with_low_bits(c, ..) can reach).
+  static uint32_t within(Vec a, Vec c) {
+    const __m512i k = _mm512_sub_epi32(_mm512_castps_si512(a.v), _mm512_castps_si512(c.v));
+    return _mm512_cmple_epu32_mask(_mm512_add_epi32(k, _mm512_set1_epi32(2)),
+                                   _mm512_set1_epi32(3));
+  }
+  // Per lane, the float whose bit pattern is within -2..+1 of a's and ends in the two bits that
+  // `low` (as low_bits() gives them) holds for that lane.
+  static Vec with_low_bits(Vec a, uint32_t low) {
+    const __m512i x = _mm512_castps_si512(a.v), zero = _mm512_setzero_si512();
+    const __m512i want = _mm512_or_si512(
+        _mm512_mask_mov_epi32(zero, static_cast<__mmask16>(low), _mm512_set1_epi32(1)),
+        _mm512_mask_mov_epi32(zero, static_cast<__mmask16>(low >> N), _mm512_set1_epi32(2)));
+    const __m512i two = _mm512_set1_epi32(2);
+    const __m512i k = _mm512_sub_epi32(
+        _mm512_and_si512(_mm512_add_epi32(_mm512_sub_epi32(want, x), two), _mm512_set1_epi32(3)),
+        two);
+    return {_mm512_castsi512_ps(_mm512_add_epi32(x, k))};
+  }
+
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }

@@ -30,6 +30,24 @@ struct Vec {
     return x != y;
   }
 
+  // The two lowest bits of the bit pattern as two bit planes (bit 0 and bit N = 1).
+  static uint32_t low_bits(Vec a) { return bits(a) & 3u; }
+  // Whether a's bit pattern is within -2..+1 of c's (what with_low_bits(c, ..) can reach).
+  static uint32_t within(Vec a, Vec c) { return bits(a) - bits(c) + 2u <= 3u; }
+  // The float whose bit pattern is within -2..+1 of a's and ends in the two bits `low` holds.
+  static Vec with_low_bits(Vec a, uint32_t low) {
+    const uint32_t x = bits(a);
+    const uint32_t y = x + (((low & 3u) - x + 2u) & 3u) - 2u;
+    Vec r;
+    std::memcpy(&r.v, &y, 4);
+    return r;
+  }
+  static uint32_t bits(Vec a) {
+    uint32_t x;
+    std::memcpy(&x, &a.v, 4);
+    return x;
+  }
+
   friend Vec operator+(Vec a, Vec b) { return {a.v + b.v}; }
   friend Vec operator-(Vec a, Vec b) { return {a.v - b.v}; }
   friend Vec operator*(Vec a, Vec b) { return {a.v * b.v}; }

@@ -67,6 +67,7 @@ class Optimizer:
         # The second state buffers of guarded steps (nonfinite="skip"/"raise"), else None.
         self._shadows: dict | None = None
         self._fused_check_mode = None  # see _fused_check
+        self._state_in_place_mode = None  # see _state_in_place
         self._group_of: list = []  # param group index of each of self._params
         self._scalars: dict = {}  # per-tensor scalar state name -> float64 array (NAdam)
         self._plan = None
@@ -167,6 +168,7 @@ class Optimizer:
         plan.max_grad_norm = self._max_grad_norm
         plan.nonfinite = self._nonfinite
         plan.fused_check = self._fused_check_mode
+        plan.state_in_place = self._state_in_place_mode
         if self._plan is not None:
             plan.skipped_steps = self._plan.skipped_steps
         self.param_groups[:] = groups
@@ -206,14 +208,17 @@ class Optimizer:
         changed.
 
         For steps larger than the last-level cache the check is fused into the update pass,
-        so the gradients are not read a second time from memory. For that, "skip" and "raise"
-        keep a second copy of every state array (twice the state memory): a step reads the
-        state from one and writes it to the other, and the two swap when the step goes
-        through, so a state array taken from ``opt.state`` is current until the next step
-        (take it again, or copy it, after stepping). Parameters are updated in place; if a NaN
-        or Inf turns up mid-pass, every parameter already written is restored bit for bit.
-        Smaller steps read the gradients once before writing anything (from cache, that is
-        cheaper). With ``max_grad_norm`` the clipping norm doubles as the check.
+        so the gradients are not read a second time from memory. Parameters are updated in
+        place; if a NaN or Inf turns up mid-pass, everything already written is restored bit
+        for bit. Moving averages (SGD's momentum buffer, the moments of Adam, AdamW, NAdam and
+        RAdam) are updated in place too and restored from their new values. Other state, and
+        those averages in steps where too little of them could be restored (the first few
+        steps, say), goes to a second copy kept by "skip" and "raise" (twice the state
+        memory): the step writes the new state there, and the two swap when it goes through,
+        so a state array taken from ``opt.state`` is current until the next step (take it
+        again, or copy it, after stepping). Smaller steps read the gradients once before
+        writing anything (from cache, that is cheaper). With ``max_grad_norm`` the clipping
+        norm doubles as the check.
         """
         return self._nonfinite
 
@@ -239,6 +244,19 @@ class Optimizer:
         self._fused_check_mode = mode
 
     @property
+    def _state_in_place(self):
+        """Where the fused check writes the state its rule can restore (Adam's moments, SGD's
+        momentum): None in place unless recent steps could not restore enough of it, True
+        always in place, False always to the second buffers (for tests and benchmarks; kept
+        across plan rebuilds)."""
+        return self._state_in_place_mode
+
+    @_state_in_place.setter
+    def _state_in_place(self, mode) -> None:
+        self._plan.state_in_place = mode  # validates
+        self._state_in_place_mode = mode
+
+    @property
     def skipped_steps(self) -> int:
         """How many steps nonfinite="skip" has skipped."""
         return self._plan.skipped_steps
@@ -255,8 +273,10 @@ class Optimizer:
         except _core.StalePlan:  # an option now needs a state array the plan lacks
             self._rebuild(self.param_groups)
             swapped = self._plan.step(grads)
-        if swapped:  # a guarded step went through: its new state is in the other buffers
-            self._states, self._shadows = self._shadows, self._states
+        if swapped:  # a guarded step went through: these slots' new state is in the other buffers
+            for k, name in enumerate(self._native.slots):
+                if swapped >> k & 1 and name in self._states:
+                    self._states[name], self._shadows[name] = self._shadows[name], self._states[name]
 
     def zero_grad(self) -> None:
         """Zeroes the gradients of the FlatParams stores the parameters live in."""
