@@ -265,23 +265,26 @@ def test_guarded_step_logs_few_parameters_for_a_smooth_rule():
     assert 0 < opt._plan.logged < 0.05 * p.size
 
 
-def test_the_check_is_fused_exactly_for_steps_beyond_the_last_level_cache():
+def test_the_check_is_fused_beyond_the_cache_or_in_it_when_no_second_buffer_is_written():
     cache = _core.last_level_cache()
     assert cache > 0
-    # SGD with momentum touches 4 arrays per element in a guarded step (p, g, two buffers).
+    # Adagrad streams its sum to a second buffer, so its check is fused only for steps beyond
+    # the last-level cache (4 arrays per element in a guarded step: p, g and two sums).
     n = cache // 16 + 4096
     if n > 2**27:
         pytest.skip(f"a step beyond this CPU's {cache >> 20} MiB cache needs over 2 GiB")
-    small = np.zeros(n // 4, np.float32)
-    big = np.zeros(n, np.float32)
-    for p, fused in ((small, False), (big, True)):
-        opt = fo.SGD([p], lr=0.1, momentum=0.9, nonfinite="skip")
+    # SGD with momentum updates its buffer in place: fused from 8 MiB of p, g and buffer on.
+    cases = [(fo.Adagrad, {}, n // 4, False), (fo.Adagrad, {}, n, True),
+             (fo.SGD, dict(momentum=0.9), 2**16, False), (fo.SGD, dict(momentum=0.9), 2**20, True)]
+    for cls, kw, size, fused in cases:
+        p = np.zeros(size, np.float32)
+        opt = cls([p], lr=0.1, nonfinite="skip", **kw)
         g = np.ones_like(p)
         opt.step([g])
-        assert (opt._plan.logged >= 0) == fused  # only the fused check keeps a log
-        g[-1] = np.nan
+        assert (opt._plan.logged >= 0) == fused, (cls, size)  # only the fused check logs
+        before, g[-1] = p.copy(), np.nan
         opt.step([g])
-        assert opt.skipped_steps == 1 and np.all(p == p[0])
+        assert opt.skipped_steps == 1 and np.array_equal(p, before)
 
 
 @pytest.mark.parametrize("rule", ["SGD", "Adam", "Adagrad"])
