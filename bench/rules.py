@@ -250,11 +250,12 @@ def render(info, n, rows, skip_rows, threads, command):
                       fmt(r["vs_torch_default"]), fmt(r["vs_torch_fused"])]
         out.append("| " + " | ".join(cells) + " |")
     out += ["", "Cost of `nonfinite=\"skip\"` over the default, gradients finite. *skip* is "
-            "what the optimizer does at this size: beyond the last-level cache the check is "
-            "fused into the update (parameters and moving averages updated in place and "
-            "restored from their new values plus a log if a NaN turns up; other state "
-            "streamed to second buffers, the same bytes as in place), else a read-only "
-            "pre-scan of the gradients. *pre-scan* and *fused* force either check; *second "
+            "what the optimizer does at this size: beyond the last-level cache, or from 8 MiB "
+            "for a step that writes no second buffer, the check is fused into the update "
+            "(parameters and moving averages updated in place and restored from their new "
+            "values plus a log if a NaN turns up; other state streamed to second buffers, the "
+            "same bytes as in place), else a read-only pre-scan of the gradients. *pre-scan* "
+            "and *fused* force either check; *second "
             "buffers* forces the fused check with all state streamed to second buffers. "
             "*Pattern alone* compares the bandwidth-ceiling kernel (no arithmetic, state "
             "streamed) guarded against in place: what this machine charges for streaming to a "
