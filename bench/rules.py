@@ -194,7 +194,7 @@ def main(argv=None):
                        prescan_overhead_pct=over("skip pre-scan", "propagate")[1],
                        fused_overhead_pct=over("skip fused", "propagate")[1],
                        buffers_overhead_pct=over("skip buffers", "propagate")[1],
-                       fused=opts["skip"]._plan.logged >= 0,
+                       fused=(opts["skip"]._plan.last_check or "").startswith("fused"),
                        ceiling_overhead_pct=over("ceiling skip", "ceiling propagate")[1],
                        pct_guarded_ceiling=100 + over("ceiling skip", "skip fused")[1],
                        median_s={k: v["median_s"] for k, v in meas["per"].items()},

@@ -393,14 +393,19 @@ class Plan {
                           (state_in_place_ > 0 || (state_in_place_ < 0 && in_place_off_ == 0));
     if (nonfinite_ != Nonfinite::kPropagate && in_place_off_ > 0) --in_place_off_;
     bool fused = false;
+    last_check_ = Check::kNone;
     if (nonfinite_ != Nonfinite::kPropagate) {
       if (max_grad_norm_ >= 0) {
+        last_check_ = Check::kNorm;
         if (!std::isfinite(last_grad_norm_)) return reject(runs, run_tensor);
       } else if (slot.guarded && has_shadows_ && prescan_steps_ == 0 &&
-                 (fused_check_ > 0 || (fused_check_ < 0 && fused_pays(runs, run_tensor, in_place))) &&
+                 (fused_check_ > 0 ||
+                  (fused_check_ < 0 && fused_pays(runs, run_tensor, in_place))) &&
                  !grads_overlap_writes(runs)) {
         fused = true;
+        last_check_ = in_place ? Check::kFusedInPlace : Check::kFused;
       } else {
+        last_check_ = Check::kPrescan;
         if (prescan_steps_ > 0) --prescan_steps_;
         int64_t bad;
         {
@@ -462,11 +467,13 @@ class Plan {
     // A guess() that misses often (a soft threshold to zero everywhere, say) makes the log cost
     // more than a read-only pre-scan: then pre-scan for a while before trying again.
     if (logged_ - logged_state_ > total / 4) prescan_steps_ = kPrescanSteps;
-    // Likewise in-place state whose restore misses often (averages that still grow by binades
-    // from step to step, as in the first few steps) goes to the second buffers for 2, 4, ...
-    // up to kPrescanSteps steps while it keeps missing.
+    // Likewise in-place state whose restore misses often (more than an eighth of its elements
+    // logged: averages that still grow by binades from step to step, as in the first few
+    // steps) goes to the second buffers for 2, 4, ... up to kPrescanSteps steps while it keeps
+    // missing.
     if (in_place) {
-      in_place_backoff_ = logged_state_ > total / 8
+      constexpr int kSlotsInPlace = __builtin_popcount(restored_slots_of<Rule>::value);
+      in_place_backoff_ = logged_state_ > kSlotsInPlace * total / 8
                               ? std::min(kPrescanSteps, std::max(2, 2 * in_place_backoff_))
                               : 0;
       in_place_off_ = in_place_backoff_;
@@ -523,6 +530,18 @@ class Plan {
   // of those were state.
   int64_t logged() const { return logged_; }
   int64_t logged_state() const { return logged_state_; }
+  // Which check the last step used: None (nonfinite="propagate"), "norm" (max_grad_norm's),
+  // "pre-scan", "fused" (state to second buffers) or "fused in place" (restorable state in
+  // place; kernels/io-inl.h).
+  py::object last_check() const {
+    switch (last_check_) {
+      case Check::kNorm: return py::str("norm");
+      case Check::kPrescan: return py::str("pre-scan");
+      case Check::kFused: return py::str("fused");
+      case Check::kFusedInPlace: return py::str("fused in place");
+      default: return py::none();
+    }
+  }
   // Where fused checks write the state their rule can restore: None in place unless recent
   // steps logged too much of it (step()), True always in place, False always to the second
   // buffers (for tests and benchmarks).
@@ -879,6 +898,8 @@ class Plan {
   bool has_shadows_ = false;
   int64_t logged_ = -1, logged_state_ = -1;
   int state_in_place_ = -1;  // -1: in place unless in_place_off_; 0: never; 1: always
+  enum class Check { kNone, kNorm, kPrescan, kFused, kFusedInPlace };
+  Check last_check_ = Check::kNone;
   int in_place_off_ = 0;  // steps left that write restorable state to the second buffers
   int in_place_backoff_ = 0;  // how many the last in-place step that missed too often set
   static constexpr int kPrescanSteps = 63;
@@ -1012,6 +1033,7 @@ void bind_plan(py::module_& m, const char* name) {
       .def_property("fused_check", &P::fused_check, &P::set_fused_check)
       .def_property("state_in_place", &P::state_in_place, &P::set_state_in_place)
       .def_property_readonly("logged_state", &P::logged_state)
+      .def_property_readonly("last_check", &P::last_check)
       .def_static("validate", &P::validate, py::arg("group"), py::arg("index") = 0)
       .def_static(
           "needed_slots",

@@ -164,14 +164,17 @@ def test_guarded_steps_equal_in_place_steps_and_undo_exactly_for_every_option(ru
 BIG = [(1000, 3), (2**20 + 37,)]
 
 
+LARGE = [(rule, config, in_place) for rule, config in CORE_CONFIGS
+         if rule in ("SGD", "Adam", "AdamW", "RMSprop", "Lion", "ProximalAdagrad")
+         for in_place in ([None, True] if rule in ("SGD", "Adam", "AdamW") else [None])]
+
+
 @pytest.mark.parametrize("where", ["last", "first", "early in the second half"])
 @pytest.mark.parametrize("nthreads", [1, 2])
-@pytest.mark.parametrize("rule,config", [c for c in CORE_CONFIGS if c[0] in
-                                         ("SGD", "Adam", "AdamW", "RMSprop", "Lion",
-                                          "ProximalAdagrad")])
-@pytest.mark.parametrize("in_place", [None, True], ids=["auto", "in place"])
-def test_guarded_large_steps_on_every_target_and_thread_count(rule, config, nthreads, where,
-                                                              in_place, target, threads):
+@pytest.mark.parametrize("rule,config,in_place", LARGE,
+                         ids=[config_id(r, c) + ("-in place" if i else "") for r, c, i in LARGE])
+def test_guarded_large_steps_on_every_target_and_thread_count(rule, config, in_place, nthreads,
+                                                              where, target, threads):
     threads(nthreads)
     cls, lr = RULES[rule][0], RULES[rule][3]
     rng = np.random.default_rng(7)
@@ -281,10 +284,11 @@ def test_the_check_is_fused_beyond_the_cache_or_in_it_when_no_second_buffer_is_w
         opt = cls([p], lr=0.1, nonfinite="skip", **kw)
         g = np.ones_like(p)
         opt.step([g])
-        assert (opt._plan.logged >= 0) == fused, (cls, size)  # only the fused check logs
-        before, g[-1] = p.copy(), np.nan
+        assert opt._plan.last_check.startswith("fused") == fused, (cls, size)
+        before, state, g[-1] = p.copy(), state_of(opt), np.nan
         opt.step([g])
         assert opt.skipped_steps == 1 and np.array_equal(p, before)
+        assert_state_equal(state_of(opt), state)
 
 
 @pytest.mark.parametrize("rule", ["SGD", "Adam", "Adagrad"])
@@ -328,22 +332,29 @@ def test_state_in_place_is_restored_bit_for_bit_on_every_target(rule, config, in
     opt._state_in_place = in_place
     twin_params, twin = make(rule, **config)
     rng = np.random.default_rng(21)
-    logged = []
+    logged, checks = [], []
     for step in range(8):
-        # Per-element scales spread over e^+-9 for four steps, so that the state jumps by
+        # Per-element scales spread over e^+-4.5 for four steps, so that the state jumps by
         # binades and much of it is logged, then e^+-1.
-        spread = 3.0 if step < 4 else 0.3
+        spread = 1.5 if step < 4 else 0.3
         gs = [(rng.standard_normal(s) * np.exp(rng.normal(0, spread, s))).astype(np.float32)
               for s in SHAPES]
         poisoned = [g.copy() for g in gs]
         poisoned[-1][-1 if step % 2 else poisoned[-1].size // 3] = np.nan if step % 3 else np.inf
         opt.step(poisoned)
+        checks.append(opt._plan.last_check)
         assert_same_run(params, opt, twin_params, twin)
         opt.step(gs)
         twin.step(gs)
         assert_same_run(params, opt, twin_params, twin)
         logged.append(opt._plan.logged_state)
     assert opt.skipped_steps == 8
+    # Every poisoned step was undone by the fused check (not the pre-scan that follows a too
+    # large parameter log), with the state where the mode asks for it.
+    if in_place is None:
+        assert all(c.startswith("fused") for c in checks) and "fused in place" in checks, checks
+    else:
+        assert checks == ["fused in place" if in_place else "fused"] * 8, checks
     if in_place is False:
         assert logged == [0] * 8
     elif in_place:
@@ -379,3 +390,25 @@ def test_state_in_place_mode_survives_a_plan_rebuild():
     assert opt._plan.logged_state == 0
     opt._state_in_place = None
     assert opt._plan.state_in_place is None
+
+
+@pytest.mark.parametrize("in_place", [True, None], ids=["in place", "auto"])
+def test_state_in_place_with_groups_with_and_without_momentum(in_place, target):
+    rng = np.random.default_rng(23)
+    init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    groups = lambda ps: [dict(params=ps[:1], momentum=0.0),  # noqa: E731
+                         dict(params=ps[1:], momentum=0.9, weight_decay=0.01)]
+    params, twin_params = [p.copy() for p in init], [p.copy() for p in init]
+    opt = force(fo.SGD(groups(params), lr=0.01, nonfinite="skip"), True)
+    opt._state_in_place = in_place
+    twin = fo.SGD(groups(twin_params), lr=0.01)
+    for gs in grad_stream(np.random.default_rng(24), SHAPES, 5):
+        gs[0] = None if rng.random() < 0.3 else gs[0]  # a parameter without a gradient, too
+        poisoned = [None if g is None else g.copy() for g in gs]
+        poisoned[-1][-1] = np.nan
+        opt.step(poisoned)
+        assert_same_run(params, opt, twin_params, twin)
+        opt.step(gs)
+        twin.step(gs)
+        assert_same_run(params, opt, twin_params, twin)
+    assert opt.skipped_steps == 5

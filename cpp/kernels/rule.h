@@ -15,6 +15,12 @@
 //                                 points at the tensor's kScalars per-tensor float state values
 //                                 (kScalarNames, starting at kScalarInit), which args() advances
 //   kScalars, kScalarNames, kScalarInit   per-tensor scalar state (NAdam's mu_product), or none
+//   kRestoredSlots                (optional) the state slots a guarded step may update in place
+//                                 and restore (kernels/io-inl.h). The rule's vector constants
+//                                 then have restored_slots(), for their Args exactly the slots
+//                                 the kernel writes through io.state(..., old, estimate) (a
+//                                 subset of kRestoredSlots), and estimate(); and their guess()
+//                                 must not read the old state of those slots (undo passes 0)
 // and a kernel template <class V> void <rule>(const Args&, Ptrs, int64_t n) in <rule>-inl.h.
 #pragma once
 #include <array>
