@@ -517,14 +517,15 @@ class Plan {
                                              : "propagate";
   }
   int64_t skipped_steps() const { return skipped_steps_; }
+  // The options below are None (-1: the plan decides), True (1) or False (0).
+  static int to_tri_state(py::handle v) { return v.is_none() ? -1 : (v.cast<bool>() ? 1 : 0); }
+  static py::object from_tri_state(int v) {
+    return v < 0 ? py::object(py::none()) : py::object(py::bool_(v > 0));
+  }
   // Which check skip/raise use without clipping: None picks by size (step()), True the fused
   // one, False the pre-scan (for tests and benchmarks).
-  py::object fused_check() const {
-    return fused_check_ < 0 ? py::object(py::none()) : py::object(py::bool_(fused_check_ > 0));
-  }
-  void set_fused_check(py::object v) {
-    fused_check_ = v.is_none() ? -1 : (v.cast<bool>() ? 1 : 0);
-  }
+  py::object fused_check() const { return from_tri_state(fused_check_); }
+  void set_fused_check(py::object v) { fused_check_ = to_tri_state(v); }
   // How many old values the last guarded step logged (those its rule's guess() or restore()
   // could not recompute exactly; see kernels/io-inl.h); -1 before any. logged_state: how many
   // of those were state.
@@ -545,12 +546,8 @@ class Plan {
   // Where fused checks write the state their rule can restore: None in place unless recent
   // steps logged too much of it (step()), True always in place, False always to the second
   // buffers (for tests and benchmarks).
-  py::object state_in_place() const {
-    return state_in_place_ < 0 ? py::object(py::none()) : py::object(py::bool_(state_in_place_ > 0));
-  }
-  void set_state_in_place(py::object v) {
-    state_in_place_ = v.is_none() ? -1 : (v.cast<bool>() ? 1 : 0);
-  }
+  py::object state_in_place() const { return from_tri_state(state_in_place_); }
+  void set_state_in_place(py::object v) { state_in_place_ = to_tri_state(v); }
   void set_skipped_steps(int64_t n) { skipped_steps_ = n; }
 
  private:
@@ -667,6 +664,10 @@ class Plan {
   // Bytes of low bits per restorable slot of a block of n elements: 2 bits each, as a whole
   // number of 64-bit words, so that vector-wide bit stores stay inside.
   static size_t bit_bytes(int64_t n) { return static_cast<size_t>((2 * n + 63) / 64 * 8); }
+  // Slots that need room for low bits: up to the last restorable one.
+  static constexpr int kBitSlots = restored_slots_of<Rule>::value
+                                       ? 32 - __builtin_clz(restored_slots_of<Rule>::value)
+                                       : 0;
   // Guard::bits of a block whose low bits start at pc.bits[first].
   static void point_bits(Guard& gd, Piece& pc, size_t first, int64_t n) {
     for (int k = 0; k < kMaxSlots; ++k)
@@ -679,8 +680,9 @@ class Plan {
   static constexpr int64_t kGuardBlock = int64_t{1} << 15;
 
   // The guarded step (kernels/io-inl.h) over [0, total) of the spans. Returns true if every
-  // gradient was finite; otherwise stops all threads early, restores every parameter it wrote
-  // and returns false. The old state is never written either way.
+  // gradient was finite; otherwise stops all threads early, restores every parameter and every
+  // in-place state value it wrote and returns false. State in second buffers leaves the old
+  // state unwritten either way.
   bool run_guarded(const KernelSlot<Rule>& k, int64_t total, bool in_place) {
     const Args* args = args_.data();
     // Streaming stores keep the new state out of the caches: right when it cannot stay there.
@@ -708,10 +710,10 @@ class Plan {
             pc.offset.resize(std::max(2 * pc.offset.size(), pc.count + 4 * kGuardBlock));
             pc.value.resize(pc.offset.size());
           }
-          const size_t bits = in_place ? kMaxSlots * bit_bytes(m) : 0;
+          const size_t bits = in_place ? kBitSlots * bit_bytes(m) : 0;
           if (pc.bits.size() < pc.bits_used + bits)
             pc.bits.resize(
-                std::max(2 * pc.bits.size(), pc.bits_used + kMaxSlots * bit_bytes(kGuardBlock)));
+                std::max(2 * pc.bits.size(), pc.bits_used + kBitSlots * bit_bytes(kGuardBlock)));
           pc.blocks.push_back(Block{q, m, s.args, pc.count, pc.bits_used});
           Guard gd{pc.offset.data() + pc.count, pc.value.data() + pc.count, 0, 0,
                    stream && to_line == 0, false, in_place, {}};

@@ -41,6 +41,22 @@ def _param_list(params, where: str) -> list:
     return list(params)
 
 
+
+class _PlanOption:
+    """A private optimizer option (for tests and benchmarks) that sets the native plan's
+    property of the same name, None (the default), True or False, and is kept across plan
+    rebuilds."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        self.name, self.__doc__ = name, doc
+
+    def __get__(self, opt, owner=None):
+        return self if opt is None else opt._plan_options.get(self.name)
+
+    def __set__(self, opt, mode) -> None:
+        setattr(opt._plan, self.name, mode)  # validates
+        opt._plan_options[self.name] = mode
+
 class Optimizer:
     """Base class of every fastoptim optimizer (torch.optim's surface, NumPy arrays for tensors).
 
@@ -66,8 +82,7 @@ class Optimizer:
         self._states: dict = {}  # slot name -> list of views, aligned with self._params
         # The second state buffers of guarded steps (nonfinite="skip"/"raise"), else None.
         self._shadows: dict | None = None
-        self._fused_check_mode = None  # see _fused_check
-        self._state_in_place_mode = None  # see _state_in_place
+        self._plan_options: dict = {}  # see _PlanOption
         self._group_of: list = []  # param group index of each of self._params
         self._scalars: dict = {}  # per-tensor scalar state name -> float64 array (NAdam)
         self._plan = None
@@ -167,8 +182,8 @@ class Optimizer:
                             list(new_scalars.values()), shadow_lists)
         plan.max_grad_norm = self._max_grad_norm
         plan.nonfinite = self._nonfinite
-        plan.fused_check = self._fused_check_mode
-        plan.state_in_place = self._state_in_place_mode
+        for name, mode in self._plan_options.items():
+            setattr(plan, name, mode)
         if self._plan is not None:
             plan.skipped_steps = self._plan.skipped_steps
         self.param_groups[:] = groups
@@ -232,29 +247,13 @@ class Optimizer:
         if rebuild:  # second state buffers: allocated for "skip"/"raise", freed for "propagate"
             self._rebuild(self.param_groups)
 
-    @property
-    def _fused_check(self):
-        """Which check skip/raise use without clipping: None picks by size, True forces the
-        fused one, False the pre-scan (for tests and benchmarks; kept across plan rebuilds)."""
-        return self._fused_check_mode
-
-    @_fused_check.setter
-    def _fused_check(self, mode) -> None:
-        self._plan.fused_check = mode  # validates
-        self._fused_check_mode = mode
-
-    @property
-    def _state_in_place(self):
-        """Where the fused check writes the state its rule can restore (Adam's moments, SGD's
-        momentum): None in place unless recent steps could not restore enough of it, True
-        always in place, False always to the second buffers (for tests and benchmarks; kept
-        across plan rebuilds)."""
-        return self._state_in_place_mode
-
-    @_state_in_place.setter
-    def _state_in_place(self, mode) -> None:
-        self._plan.state_in_place = mode  # validates
-        self._state_in_place_mode = mode
+    _fused_check = _PlanOption(
+        "fused_check", """Which check skip/raise use without clipping: None picks by size,
+        True forces the fused one, False the pre-scan.""")
+    _state_in_place = _PlanOption(
+        "state_in_place", """Where the fused check writes the state its rule can restore
+        (Adam's moments, SGD's momentum): None in place unless recent steps could not restore
+        enough of it, True always in place, False always to the second buffers.""")
 
     @property
     def skipped_steps(self) -> int:
