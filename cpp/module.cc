@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 #include <type_traits>
 #include <string>
@@ -56,6 +57,21 @@ int64_t last_level_cache_bytes() {
 }
 
 // Orders a thread's streaming (non-temporal) stores before everything after it, on scope exit.
+// Allocates on 64-byte boundaries (cache lines, for streaming stores).
+template <class T>
+struct LineAllocator {
+  using value_type = T;
+  LineAllocator() = default;
+  template <class U>
+  LineAllocator(const LineAllocator<U>&) {}
+  T* allocate(size_t n) {
+    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{64}));
+  }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{64}); }
+  friend bool operator==(const LineAllocator&, const LineAllocator&) { return true; }
+  friend bool operator!=(const LineAllocator&, const LineAllocator&) { return false; }
+};
+
 struct StreamFence {
   ~StreamFence() {
 #if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
@@ -657,13 +673,14 @@ class Plan {
     std::vector<Block> blocks;
     std::vector<uint32_t> offset;
     std::vector<float> value;
-    std::vector<uint8_t> bits;
+    std::vector<uint8_t, LineAllocator<uint8_t>> bits;
     size_t count = 0, state_count = 0, bits_used = 0;
     bool bad = false;
   };
   // Bytes of low bits per restorable slot of a block of n elements: 2 bits each, as a whole
-  // number of 64-bit words, so that vector-wide bit stores stay inside.
-  static size_t bit_bytes(int64_t n) { return static_cast<size_t>((2 * n + 63) / 64 * 8); }
+  // number of 64-byte lines (streamed whole, kernels/io-inl.h), so that every block's bits start
+  // on a line.
+  static size_t bit_bytes(int64_t n) { return static_cast<size_t>((2 * n + 511) / 512 * 64); }
   // Slots that need room for low bits: up to the last restorable one.
   static constexpr int kBitSlots = restored_slots_of<Rule>::value
                                        ? 32 - __builtin_clz(restored_slots_of<Rule>::value)

@@ -30,7 +30,7 @@ struct AdadeltaV {
 
 // One Adadelta step over n elements: q.p and state q.s = {square_avg, acc_delta}.
 template <class V, class Io>
-void adadelta(const Adadelta::Args& a, Ptrs q, int64_t n, Io& io) {
+void adadelta(const Adadelta::Args a, Ptrs q, int64_t n, Io io) {
   const AdadeltaV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p0, g0, p, g, old[kMaxSlots] = {}, now[kMaxSlots] = {};

@@ -26,7 +26,7 @@ struct AdagradV {
 
 // One Adagrad step over n elements: q.p and q.s[0] (the accumulator, "sum").
 template <class V, class Io>
-void adagrad(const Adagrad::Args& a, Ptrs q, int64_t n, Io& io) {
+void adagrad(const Adagrad::Args a, Ptrs q, int64_t n, Io io) {
   const AdagradV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p0, g0, p, g, now[kMaxSlots] = {};

@@ -34,20 +34,28 @@ struct AdamV {
 // One Adam step over n elements: q.p, and state q.s = {exp_avg, exp_avg_sq, max_exp_avg_sq
 // (amsgrad only)}. One read and one write of each array.
 template <class V, class Io>
-void adam(const Adam::Args& a, Ptrs q, int64_t n, Io& io) {
-  const AdamV<V> c(a);
-  for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    V p0, g0, p, g, now[kMaxSlots] = {};
-    c.prep.load(q, i, lanes, p0, g0, p, g);
-    c.moments.update(q, i, lanes, io, g, now);
-    if (a.amsgrad) {
-      now[2] = max(V::load(q.s[2] + i, lanes), now[1]);
-      io.state(q, 2, i, lanes, now[2]);
-    }
-    const V d = c.direction(now[0], now[a.amsgrad ? 2 : 1]);
-    const V p1 = mul_add(c.neg_step, d, p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.before(p1, d); });
-  });
+void adam(const Adam::Args args, Ptrs q, int64_t n, Io io_args) {
+  using Args = Adam::Args;
+  specialize<true>(
+      n, args, io_args,
+      [q, n](const Args& a, auto& io) FO_INLINE {
+        const AdamV<V> c(a);
+        for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
+          V p0, g0, p, g, now[kMaxSlots] = {};
+          c.prep.load(q, i, lanes, p0, g0, p, g);
+          c.moments.update(q, i, lanes, io, g, now);
+          if (a.amsgrad) {
+            now[2] = max(V::load(q.s[2] + i, lanes), now[1]);
+            io.state(q, 2, i, lanes, now[2]);
+          }
+          const V d = c.direction(now[0], now[a.amsgrad ? 2 : 1]);
+          const V p1 = mul_add(c.neg_step, d, p);
+          io.param(q, i, lanes, p0, g0, p1, [&] { return c.before(p1, d); });
+        });
+      },
+      [](Args& a) FO_INLINE -> int32_t& { return a.amsgrad; },
+      [](Args& a) FO_INLINE -> int32_t& { return coupled_flag(a.prep); },
+      [](Args& a) FO_INLINE -> int32_t& { return decoupled_flag(a.prep); });
 }
 
 }  // namespace FO_TARGET

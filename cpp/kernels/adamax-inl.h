@@ -22,7 +22,7 @@ struct AdamaxV {
 
 // One Adamax step over n elements: q.p and state q.s = {exp_avg, exp_inf}.
 template <class V, class Io>
-void adamax(const Adamax::Args& a, Ptrs q, int64_t n, Io& io) {
+void adamax(const Adamax::Args a, Ptrs q, int64_t n, Io io) {
   const AdamaxV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p0, g0, p, g, now[kMaxSlots] = {};

@@ -9,9 +9,9 @@
 //     or SGD's momentum buffer) is updated in place. The rule's estimate() recomputes the old
 //     value from the new one and the gradient by the inverse formula, which lands within a
 //     float or two of it, and the old value's two lowest bits, which the step keeps aside
-//     (Guard::bits, 2 bits per element), pick it among the four floats around the estimate
-//     (V::with_low_bits). Where the old value is not among them (state that grew by binades,
-//     as in the first steps), it is logged;
+//     (Guard::bits, 2 bits per element, streamed out a vector at a time: low_bits_group()),
+//     pick it among the four floats around the estimate (V::with_low_bits). Where the old value
+//     is not among them (state that grew by binades, as in the first steps), it is logged;
 //   - other state goes to the second buffer d[k] (with streaming stores when large), so the
 //     old state in s[k] is untouched: the same memory traffic as an in-place update, though
 //     streaming stores cost more than write-back on some machines (bench/store_pattern.cc);
@@ -20,19 +20,28 @@
 //     that recomputation is not bit-exact (float32 rounding, a parameter that crossed a binade,
 //     a soft-threshold to zero), the old value is logged in the Guard: typically 0.1-3% of the
 //     elements, 8 bytes each;
-//   - every gradient element is checked for NaN/Inf in registers as it is used.
+//   - every gradient element is checked for NaN/Inf in registers as it is used, in the same
+//     rarely taken branch as the parameter's guess (differ_or_nonfinite()).
+// Kernels run their loop through specialize(), so that each combination of the flags they test
+// per element (and of Guarded's mode) gets a copy of the loop that tests none.
 // undo() then restores parameters: guess() from memory (the same function on the same bits, so
 // the same result), then the logged values on top; then the in-place state the same way, from
 // the restored parameters.
 #pragma once
 #include <cmath>
 #include <cstring>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "kernels/rule.h"
 
 namespace fastoptim {
 namespace FO_TARGET {
+
+// Forces a function inline (the kernel's loop into each of specialize()'s copies, its tests into
+// the loop).
+#define FO_INLINE __attribute__((always_inline))
 
 // Bits of the valid lanes of a vector of N lanes.
 template <int N>
@@ -40,25 +49,24 @@ inline uint32_t lane_bits(Full) { return N >= 32 ? ~0u : (1u << N) - 1u; }
 template <int N>
 inline uint32_t lane_bits(Tail t) { return (1u << t.count) - 1u; }
 
-// Bits [i, i + N) of a bit array (i a multiple of N), in the low bits of m.
-template <int N>
-inline void put_bits(uint8_t* b, int64_t i, uint32_t m) {
-  if constexpr (N >= 8) {
-    std::memcpy(b + i / 8, &m, N / 8);  // little-endian: lane 0 is bit i
-  } else {
-    const uint32_t mask = ((1u << N) - 1u) << (i % 8);
-    b[i / 8] = static_cast<uint8_t>((b[i / 8] & ~mask) | ((m << (i % 8)) & mask));
-  }
+// The guarded step's tests per vector. A vector type with mask registers (AVX-512) has its own
+// (V::differ_or_nonfinite, V::any_outside), which keep the masks out of general registers; the
+// others compose them from lane bit masks.
+template <class V, class = void>
+struct HasMaskTests : std::false_type {};
+template <class V>
+struct HasMaskTests<V, std::void_t<decltype(&V::any_outside)>> : std::true_type {};
+// Whether, among the lanes set in `valid`, a and b differ (bit patterns) or g is NaN or infinite.
+template <class V>
+FO_INLINE inline bool differ_or_nonfinite(V a, V b, V g, uint32_t valid) {
+  if constexpr (HasMaskTests<V>::value) return V::differ_or_nonfinite(a, b, g, valid);
+  else return ((V::differ(a, b) | V::nonfinite(g)) & valid) != 0;
 }
-template <int N>
-inline uint32_t get_bits(const uint8_t* b, int64_t i) {
-  uint32_t m = 0;
-  if constexpr (N >= 8) {
-    std::memcpy(&m, b + i / 8, N / 8);
-  } else {
-    m = (b[i / 8] >> (i % 8)) & ((1u << N) - 1u);
-  }
-  return m;
+// Whether a lane set in `valid` holds in `a` a value not within -2..+1 bit patterns of `c`'s.
+template <class V>
+FO_INLINE inline bool any_outside(V a, V c, uint32_t valid) {
+  if constexpr (HasMaskTests<V>::value) return V::any_outside(a, c, valid);
+  else return (~V::within(a, c) & valid) != 0;
 }
 
 // Whether the rule's vector constants C can restore state updated in place: restored_slots(),
@@ -76,6 +84,10 @@ uint32_t restored_slots(const C& c) {
 
 // Propagate (torch's behaviour): state and parameters are updated in place.
 struct InPlace {
+  // See specialize(): one mode only, nothing to finish.
+  bool mode() const { return false; }
+  void fix_mode(bool) {}
+  void finish(int64_t /*n*/) {}
   template <class V, class L>
   void state(const Ptrs& q, int k, int64_t i, L lanes, V x) { x.store(q.s[k] + i, lanes); }
   // For a state slot the rule can restore: `old` is its value before the step, estimate()
@@ -90,68 +102,178 @@ struct InPlace {
   }
 };
 
-// Guarded: see the top of this file. finish() must be called after the kernel.
+// In-place state's low bits: for each group of kLowBitsGroup vectors of a slot, one vector whose
+// lane j holds, two bits each from the top, the low bits of lane j of the group's vectors in
+// order (V::push_low_bits; the last group of a call shifted up as if full). Groups follow one
+// another from the call's first element: 2 bits per element, N * 4 bytes (a whole vector,
+// aligned if the call's bits are) per 16 N elements.
+constexpr int kLowBitsGroup = 16;
+template <class V>
+float* low_bits_group(uint8_t* bits, int64_t i) {
+  return reinterpret_cast<float*>(bits) + i / (kLowBitsGroup * V::N) * V::N;
+}
+// The low bits of the vector of elements at i, as 0..3 per lane.
+template <class V>
+V low_bits_of(uint8_t* bits, int64_t i) {
+  const V acc = V::load(low_bits_group<V>(bits, i), Full{});
+  return V::low_bits_at(acc, kLowBitsGroup - 1 - static_cast<int>(i / V::N % kLowBitsGroup));
+}
+
+// Guarded: see the top of this file.
 template <class V>
 class Guarded {
  public:
-  explicit Guarded(Guard& gd) : gd_(gd), acc_(V::set1(0.0f)) {}
+  explicit Guarded(Guard& gd)
+      : gd_(&gd), in_place_(gd.in_place), stream_(gd.stream),
+        bits_{gd.bits[0], gd.bits[1], gd.bits[2]} {}
+
+  // See specialize(): whether restorable state is updated in place.
+  bool mode() const { return in_place_; }
+  void fix_mode(bool in_place) { in_place_ = in_place; }
+  // After a kernel over n elements: the last, partial group of low bits, shifted as a whole
+  // group's would be.
+  void finish(int64_t n) {
+    const int64_t vectors = (n + V::N - 1) / V::N;
+    const int r = static_cast<int>(vectors % kLowBitsGroup);
+    if (!in_place_ || r == 0) return;
+    for (int k = 0; k < kMaxSlots; ++k) {
+      if (!bits_[k]) continue;
+      V acc = k == 0 ? low0_ : k == 1 ? low1_ : low2_;
+      for (int j = r; j < kLowBitsGroup; ++j) acc = V::push_low_bits(acc, V::set1(0.0f));
+      acc.store(group_bits(k, (vectors - 1) * V::N), Full{});
+    }
+  }
 
   template <class L>
-  void state(const Ptrs& q, int k, int64_t i, L lanes, V x) { store(q.d[k] + i, lanes, x); }
+  FO_INLINE void state(const Ptrs& q, int k, int64_t i, L lanes, V x) {
+    store(q.d[k] + i, lanes, x);
+  }
   // A slot in the rule's restored_slots(): x is its new value, old the one before the step,
   // estimate() the rule's estimate of old from x.
   template <class L, class E>
-  void state(const Ptrs& q, int k, int64_t i, L lanes, V x, V old, E&& estimate) {
-    if (!gd_.in_place) return state(q, k, i, lanes, x);
+  FO_INLINE void state(const Ptrs& q, int k, int64_t i, L lanes, V x, V old, E&& estimate) {
+    if (!in_place_) return state(q, k, i, lanes, x);
     x.store(q.s[k] + i, lanes);
     const uint32_t valid = lane_bits<V::N>(lanes);
-    const uint32_t low = V::low_bits(old) & (valid | valid << V::N);
-    put_bits<2 * V::N>(gd_.bits[k], 2 * i, low);
+    // The old value's two low bits join the slot's accumulator (V::push_low_bits); every 16th
+    // vector, or at finish(), the accumulator goes out whole: one vector per 16 (kLowBitsGroup)
+    // vectors of state, streamed, so the line is never read for ownership (4-byte stores of the
+    // same bits cost about 3% of a guarded Adam step at 2^26 elements, 1 thread, this VM).
+    const V acc = push_low_bits(k, old);
+    if ((i / V::N) % kLowBitsGroup == kLowBitsGroup - 1) acc.stream(group_bits(k, i));
     // with_low_bits(estimate, low) == old exactly when old is within -2..+1 of the estimate.
-    const uint32_t miss = ~V::within(old, estimate()) & valid;
-    if (miss) gd_.state_count += log(miss, i, old, 1u + k);
+    const V e = estimate();
+    if (any_outside(old, e, valid)) [[unlikely]]
+      gd_->state_count += log(*gd_, ~V::within(old, e) & valid, i, old, 1u + k);
   }
 
   // p0, g0: the parameter and gradient as stored before the step; p: the new parameter;
   // guess(): the rule's recomputation of p0 from the values that survive the step.
+  // Lanes whose guess misses, or whose gradient is NaN or infinite, take one rarely taken
+  // branch: no loop-carried accumulator, nothing stored but the parameter.
   template <class L, class Guess>
-  void param(const Ptrs& q, int64_t i, L lanes, V p0, V g0, V p, Guess&& guess) {
+  FO_INLINE void param(const Ptrs& q, int64_t i, L lanes, V p0, V g0, V p, Guess&& guess) {
     p.store(q.p + i, lanes);
-    acc_ = acc_ + (g0 - g0);  // +0 for finite g0, NaN for NaN or Inf; NaN sticks
-    log(V::differ(guess(), p0) & lane_bits<V::N>(lanes), i, p0, 0);
-  }
-
-  void finish() {
-    float lanes[V::N];
-    acc_.store(lanes, Full{});
-    for (float f : lanes) gd_.bad = gd_.bad || f != f;
+    const uint32_t valid = lane_bits<V::N>(lanes);
+    const V p0_guess = guess();
+    if (differ_or_nonfinite(p0_guess, p0, g0, valid)) [[unlikely]] {
+      if (V::nonfinite(g0) & valid) gd_->bad = true;
+      // A lane logged for its gradient alone restores p0 all the same.
+      log(*gd_, (V::differ(p0_guess, p0) | V::nonfinite(g0)) & valid, i, p0, 0);
+    }
   }
 
  private:
-  void store(float* d, Full, V x) {
-    if (gd_.stream)
+  FO_INLINE void store(float* d, Full, V x) {
+    if (stream_)
       x.stream(d);
     else
       x.store(d, Full{});
   }
-  void store(float* d, Tail t, V x) { x.store(d, t); }
+  FO_INLINE void store(float* d, Tail t, V x) { x.store(d, t); }
   // Logs the lanes of `old` set in `miss` (elements i + lane) under `tag`; returns how many.
-  int log(uint32_t miss, int64_t i, V old, uint32_t tag) {
-    if (!miss) return 0;
+  // Out of line, so that the kernel's loop keeps its registers.
+  [[gnu::noinline, gnu::cold]] static int log(Guard& gd, uint32_t miss, int64_t i, V old,
+                                              uint32_t tag) {
     float v[V::N];
     old.store(v, Full{});
     int n = 0;
     for (; miss; miss &= miss - 1, ++n) {
       const int k = __builtin_ctz(miss);
-      gd_.offset[gd_.count] = static_cast<uint32_t>(i + k) | (tag << kLogTagShift);
-      gd_.value[gd_.count++] = v[k];
+      gd.offset[gd.count] = static_cast<uint32_t>(i + k) | (tag << kLogTagShift);
+      gd.value[gd.count++] = v[k];
     }
     return n;
   }
 
-  Guard& gd_;
-  V acc_;
+  // The kernel takes its Guarded by value: copies of the Guard's flags and pointers that no
+  // store in the loop can alias, so they stay in registers. Counts go to the Guard itself.
+  Guard* gd_;
+  bool in_place_, stream_;
+
+  uint8_t* bits_[kMaxSlots];
+  // One accumulator of low bits per slot, as separate members (not an array, and never
+  // referenced) so that they can stay in registers.
+  V low0_ = V::set1(0.0f), low1_ = V::set1(0.0f), low2_ = V::set1(0.0f);
+  FO_INLINE V push_low_bits(int k, V old) {
+    if (k == 0) return low0_ = V::push_low_bits(low0_, old);
+    if (k == 1) return low1_ = V::push_low_bits(low1_, old);
+    return low2_ = V::push_low_bits(low2_, old);
+  }
+  // Where the group of low bits of slot k holding element i goes (see low_bits_group()).
+  float* group_bits(int k, int64_t i) const { return low_bits_group<V>(bits_[k], i); }
 };
+
+// Calls f(a, io) with the flags of the kernel arguments a (each an accessor returning a
+// reference to an int32 field, used as a boolean) and, with kModes, io's mode (Guarded: whether
+// restorable state is updated in place) known at compile time: one function per combination,
+// which stores the values into its own copies of a and io, so that its copy of f's loop tests
+// none of them per vector, as loop unswitching would do if compilers did it for loops this
+// large. f (a lambda with its captures by value) is copied too, so that nothing the loop reads
+// may alias what it stores. Then io.finish(n): a kernel whose rule restores state in place
+// (kernels/rule.h, kRestoredSlots) must run its loop through specialize(). A guarded step that
+// tested its flags per vector cost 1.5 points more over propagate (SGD, Adam; 2^26 elements,
+// 1 thread, this VM).
+template <class Values>
+struct Specialized;
+template <int32_t... kValues>
+struct Specialized<std::integer_sequence<int32_t, kValues...>> {
+  template <bool kMode, class F, class A, class Io, class... Flags>
+  [[gnu::noinline, gnu::flatten]] static void run(int64_t n, F f, A a, Io io, Flags... flags) {
+    ((flags(a) = kValues), ...);
+    io.fix_mode(kMode);
+    f(a, io);
+    io.finish(n);
+  }
+};
+template <bool kModes, int32_t... kValues, class F, class A, class Io, class... Flags>
+FO_INLINE inline void specialize_from(std::integer_sequence<int32_t, kValues...>, int64_t n,
+                                      const F& f, const A& a, const Io& io, Flags... flags) {
+  constexpr size_t k = sizeof...(kValues);
+  if constexpr (k == sizeof...(Flags)) {
+    using S = Specialized<std::integer_sequence<int32_t, kValues...>>;
+    if (kModes && io.mode())
+      S::template run<true>(n, f, a, io, flags...);
+    else
+      S::template run<false>(n, f, a, io, flags...);
+  } else {
+    A b = a;
+    if (std::get<k>(std::tuple<Flags...>(flags...))(b))
+      specialize_from<kModes>(std::integer_sequence<int32_t, kValues..., 1>{}, n, f, a, io,
+                              flags...);
+    else
+      specialize_from<kModes>(std::integer_sequence<int32_t, kValues..., 0>{}, n, f, a, io,
+                              flags...);
+  }
+}
+template <bool kModes, class F, class A, class Io, class... Flags>
+FO_INLINE inline void specialize(int64_t n, const A& a, const Io& io, const F& f,
+                                 Flags... flags) {
+  specialize_from<kModes>(std::integer_sequence<int32_t>{}, n, f, a, io, flags...);
+}
+// Flag accessors for specialize(): the gradient preparation's weight decay modes.
+FO_INLINE inline int32_t& coupled_flag(GradPrep& p) { return p.coupled; }
+FO_INLINE inline int32_t& decoupled_flag(GradPrep& p) { return p.decoupled; }
 
 // Undoes a guarded step over n elements, as the Guard `gd` the step ran with describes, in two
 // phases; the caller writes the logged values of each phase after it.
@@ -183,7 +305,7 @@ void undo(const C& c, const Ptrs& q, int64_t n, const Guard& gd, int phase) {
       for (int k = 0; k < kMaxSlots; ++k)
         if (in_place >> k & 1u)
           V::with_low_bits(c.estimate(k, V::load(q.s[k] + i, lanes), g),
-                           get_bits<2 * V::N>(gd.bits[k], 2 * i))
+                           low_bits_of<V>(gd.bits[k], i))
               .store(q.s[k] + i, lanes);
     });
   }
@@ -191,16 +313,14 @@ void undo(const C& c, const Ptrs& q, int64_t n, const Guard& gd, int phase) {
 
 // The three entry points of a rule, for the kernel table: in place, guarded, undo. K is the
 // rule's kernel template, C its vector constants (with guess()).
-template <class V, class Args, void (*K)(const Args&, Ptrs, int64_t, InPlace&)>
+template <class V, class Args, void (*K)(Args, Ptrs, int64_t, InPlace)>
 void run_in_place(const Args& a, Ptrs q, int64_t n) {
   InPlace io;
   K(a, q, n, io);
 }
-template <class V, class Args, void (*K)(const Args&, Ptrs, int64_t, Guarded<V>&)>
+template <class V, class Args, void (*K)(Args, Ptrs, int64_t, Guarded<V>)>
 void run_guarded(const Args& a, Ptrs q, int64_t n, Guard& gd) {
-  Guarded<V> io(gd);
-  K(a, q, n, io);
-  io.finish();
+  K(a, q, n, Guarded<V>(gd));
 }
 template <class V, class Args, class C>
 void run_undo(const Args& a, Ptrs q, int64_t n, const Guard& gd, int phase) {

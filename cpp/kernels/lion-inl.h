@@ -27,7 +27,7 @@ struct LionV {
 
 // One Lion step over n elements: q.p and q.s[0] (exp_avg).
 template <class V, class Io>
-void lion(const Lion::Args& a, Ptrs q, int64_t n, Io& io) {
+void lion(const Lion::Args a, Ptrs q, int64_t n, Io io) {
   const LionV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p0, g0, p, g, old[kMaxSlots] = {};

@@ -35,16 +35,23 @@ struct NadamV {
 
 // One NAdam step over n elements: q.p and state q.s = {exp_avg, exp_avg_sq}.
 template <class V, class Io>
-void nadam(const Nadam::Args& a, Ptrs q, int64_t n, Io& io) {
-  const NadamV<V> c(a);
-  for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    V p0, g0, p, g, now[kMaxSlots] = {};
-    c.prep.load(q, i, lanes, p0, g0, p, g);
-    c.moments.update(q, i, lanes, io, g, now);
-    const V u = c.update(g, now[0], now[1]);
-    const V p1 = p + u;
-    io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, u, g0, nullptr, now); });
-  });
+void nadam(const Nadam::Args args, Ptrs q, int64_t n, Io io_args) {
+  using Args = Nadam::Args;
+  specialize<true>(
+      n, args, io_args,
+      [q, n](const Args& a, auto& io) FO_INLINE {
+        const NadamV<V> c(a);
+        for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
+          V p0, g0, p, g, now[kMaxSlots] = {};
+          c.prep.load(q, i, lanes, p0, g0, p, g);
+          c.moments.update(q, i, lanes, io, g, now);
+          const V u = c.update(g, now[0], now[1]);
+          const V p1 = p + u;
+          io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, u, g0, nullptr, now); });
+        });
+      },
+      [](Args& a) FO_INLINE -> int32_t& { return coupled_flag(a.prep); },
+      [](Args& a) FO_INLINE -> int32_t& { return decoupled_flag(a.prep); });
 }
 
 }  // namespace FO_TARGET

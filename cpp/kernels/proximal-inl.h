@@ -35,7 +35,7 @@ struct ProximalSgdV {
 
 // One ProximalSGD step over n elements of q.p.
 template <class V, class Io>
-void proximal_sgd(const ProximalSgd::Args& a, Ptrs q, int64_t n, Io& io) {
+void proximal_sgd(const ProximalSgd::Args a, Ptrs q, int64_t n, Io io) {
   const ProximalSgdV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p0, g0, p, g;
@@ -60,7 +60,7 @@ struct ProximalAdagradV {
 
 // One ProximalAdagrad step over n elements: q.p and q.s[0] (the accumulator, "sum").
 template <class V, class Io>
-void proximal_adagrad(const ProximalAdagrad::Args& a, Ptrs q, int64_t n, Io& io) {
+void proximal_adagrad(const ProximalAdagrad::Args a, Ptrs q, int64_t n, Io io) {
   const ProximalAdagradV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p0, g0, p, g, now[kMaxSlots] = {};

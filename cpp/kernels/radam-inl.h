@@ -31,16 +31,24 @@ struct RadamV {
 
 // One RAdam step over n elements: q.p and state q.s = {exp_avg, exp_avg_sq}.
 template <class V, class Io>
-void radam(const Radam::Args& a, Ptrs q, int64_t n, Io& io) {
-  const RadamV<V> c(a);
-  for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    V p0, g0, p, g, now[kMaxSlots] = {};
-    c.prep.load(q, i, lanes, p0, g0, p, g);
-    c.moments.update(q, i, lanes, io, g, now);
-    const V d = c.step(now[0], now[1]);
-    const V p1 = mul_add(c.coef, d, p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return c.before(p1, d); });
-  });
+void radam(const Radam::Args args, Ptrs q, int64_t n, Io io_args) {
+  using Args = Radam::Args;
+  specialize<true>(
+      n, args, io_args,
+      [q, n](const Args& a, auto& io) FO_INLINE {
+        const RadamV<V> c(a);
+        for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
+          V p0, g0, p, g, now[kMaxSlots] = {};
+          c.prep.load(q, i, lanes, p0, g0, p, g);
+          c.moments.update(q, i, lanes, io, g, now);
+          const V d = c.step(now[0], now[1]);
+          const V p1 = mul_add(c.coef, d, p);
+          io.param(q, i, lanes, p0, g0, p1, [&] { return c.before(p1, d); });
+        });
+      },
+      [](Args& a) FO_INLINE -> int32_t& { return a.rectified; },
+      [](Args& a) FO_INLINE -> int32_t& { return coupled_flag(a.prep); },
+      [](Args& a) FO_INLINE -> int32_t& { return decoupled_flag(a.prep); });
 }
 
 }  // namespace FO_TARGET

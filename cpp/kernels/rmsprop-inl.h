@@ -34,7 +34,7 @@ struct RmspropV {
 // One RMSprop step over n elements: q.p and state q.s = {square_avg, momentum_buffer,
 // grad_avg} (the last two only with momentum / centered).
 template <class V, class Io>
-void rmsprop(const Rmsprop::Args& a, Ptrs q, int64_t n, Io& io) {
+void rmsprop(const Rmsprop::Args a, Ptrs q, int64_t n, Io io) {
   const RmspropV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p0, g0, p, g, now[kMaxSlots] = {};

@@ -20,7 +20,9 @@
 //                                 then have restored_slots(), for their Args exactly the slots
 //                                 the kernel writes through io.state(..., old, estimate) (a
 //                                 subset of kRestoredSlots), and estimate(); and their guess()
-//                                 must not read the old state of those slots (undo passes 0)
+//                                 must not read the old state of those slots (undo passes 0);
+//                                 and the kernel runs its loop through specialize() (io-inl.h),
+//                                 which finishes the low bits the step keeps
 // and a kernel template <class V> void <rule>(const Args&, Ptrs, int64_t n) in <rule>-inl.h.
 #pragma once
 #include <array>
@@ -65,8 +67,8 @@ struct Guard {
   bool bad;             // out: some gradient element was NaN or infinite
   // Whether the state slots the rule can restore (its restored_slots()) are updated in place
   // this step, each keeping the two lowest bits of every old value in bits[k] (2 n bits, as
-  // V::low_bits() gives them per vector; room rounded up to 64 bits), rather than written to
-  // d[k].
+  // kernels/io-inl.h packs them, low_bits_group(); room rounded up to 64 bytes, and 64-byte
+  // aligned: they are streamed), rather than written to d[k].
   bool in_place;
   uint8_t* bits[kMaxSlots];
 };

@@ -44,21 +44,30 @@ struct SgdV {
 
 // One SGD step over n elements of q.p (and q.s[0], the momentum buffer).
 template <class V, class Io>
-void sgd(const Sgd::Args& a, Ptrs q, int64_t n, Io& io) {
-  const SgdV<V> c(a);
-  for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
-    V p0, g0, p, g, now[kMaxSlots] = {};
-    c.prep.load(q, i, lanes, p0, g0, p, g);
-    if (a.use_momentum) {
-      // The first step copies the gradient into the buffer, without dampening (as torch).
-      const V buf = V::load(q.s[0] + i, lanes);
-      now[0] = c.buffer(buf, g);
-      io.state(q, 0, i, lanes, now[0], buf, [&] { return c.estimate(0, now[0], g); });
-    }
-    const V d = c.direction(g, now[0]);
-    const V p1 = mul_add(c.neg_lr, d, p);
-    io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, d, g0, nullptr, now); });
-  });
+void sgd(const Sgd::Args args, Ptrs q, int64_t n, Io io_args) {
+  using Args = Sgd::Args;
+  specialize<true>(
+      n, args, io_args,
+      [q, n](const Args& a, auto& io) FO_INLINE {
+        const SgdV<V> c(a);
+        for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
+          V p0, g0, p, g, now[kMaxSlots] = {};
+          c.prep.load(q, i, lanes, p0, g0, p, g);
+          if (a.use_momentum) {
+            // The first step copies the gradient into the buffer, without dampening (as torch).
+            const V buf = V::load(q.s[0] + i, lanes);
+            now[0] = c.buffer(buf, g);
+            io.state(q, 0, i, lanes, now[0], buf, [&] { return c.estimate(0, now[0], g); });
+          }
+          const V d = c.direction(g, now[0]);
+          const V p1 = mul_add(c.neg_lr, d, p);
+          io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, d, g0, nullptr, now); });
+        });
+      },
+      [](Args& a) FO_INLINE -> int32_t& { return a.use_momentum; },
+      [](Args& a) FO_INLINE -> int32_t& { return a.nesterov; },
+      [](Args& a) FO_INLINE -> int32_t& { return a.first; },
+      [](Args& a) FO_INLINE -> int32_t& { return coupled_flag(a.prep); });
 }
 
 }  // namespace FO_TARGET

@@ -15,7 +15,7 @@ struct TrafficV {
 // Writes every array back unchanged (x + 0 * g), through io like an update rule, so that the
 // guarded ceiling (second state buffers, streaming stores) can be measured too.
 template <class V, class Io>
-void traffic(const Traffic::Args& a, Ptrs q, int64_t n, Io& io) {
+void traffic(const Traffic::Args a, Ptrs q, int64_t n, Io io) {
   const TrafficV<V> c(a);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     const V g0 = V::load(q.g + i, lanes), g = g0 * c.zero;

@@ -13,8 +13,9 @@ struct Tail {
 
 // Calls f(i, Full{}) for every whole vector of N lanes in [0, n), then f(i, Tail{r}) once for
 // the r < N remaining elements, if any.
+// Always inlined, so that the loop sees what its caller knows (kernels/io-inl.h, specialize()).
 template <int N, class F>
-inline void for_each_vector(int64_t n, F&& f) {
+__attribute__((always_inline)) inline void for_each_vector(int64_t n, F&& f) {
   int64_t i = 0;
   for (; i + N <= n; i += N) f(i, Full{});
   if (i < n) f(i, Tail{static_cast<int>(n - i)});

@@ -35,15 +35,26 @@ struct Vec {
     return ~static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(eq))) & 0xffu;
   }
 
-  // The two lowest bits of each lane's bit pattern as two bit planes: lane j's lowest bit is
-  // bit j, its second bit is bit N + j.
-  static uint32_t low_bits(Vec a) {
-    const __m256i x = _mm256_castps_si256(a.v);
-    const auto plane = [&](int s) {
-      return static_cast<uint32_t>(
-          _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_slli_epi32(x, 31 - s))));
-    };
-    return plane(0) | plane(1) << N;
+  // Bit mask of the lanes that hold NaN or an infinity (all exponent bits set).
+  static uint32_t nonfinite(Vec a) {
+    const __m256i e = _mm256_set1_epi32(0x7f800000);
+    const __m256i x = _mm256_and_si256(_mm256_castps_si256(a.v), e);
+    return static_cast<uint32_t>(
+        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(x, e))));
+  }
+
+  // The guarded step's low bits (kernels/io-inl.h), packed vertically: acc shifted left by two
+  // bits, with the two lowest bits of each lane of x below. Sixteen vectors fill acc.
+  static Vec push_low_bits(Vec acc, Vec x) {
+    return {_mm256_castsi256_ps(_mm256_or_si256(
+        _mm256_slli_epi32(_mm256_castps_si256(acc.v), 2),
+        _mm256_and_si256(_mm256_castps_si256(x.v), _mm256_set1_epi32(3))))};
+  }
+  // The two bits of each lane of acc at bits 2 s and 2 s + 1, as 0..3.
+  static Vec low_bits_at(Vec acc, int s) {
+    return {_mm256_castsi256_ps(
+        _mm256_and_si256(_mm256_srl_epi32(_mm256_castps_si256(acc.v), _mm_cvtsi32_si128(2 * s)),
+                         _mm256_set1_epi32(3)))};
   }
   // Lanes where a's bit pattern is within -2..+1 of c's (what with_low_bits(c, ..) can reach).
   static uint32_t within(Vec a, Vec c) {
@@ -53,20 +64,12 @@ struct Vec {
     return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(in)));
   }
   // Per lane, the float whose bit pattern is within -2..+1 of a's and ends in the two bits that
-  // `low` (as low_bits() gives them) holds for that lane.
-  static Vec with_low_bits(Vec a, uint32_t low) {
-    const __m256i x = _mm256_castps_si256(a.v);
-    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    const auto plane = [&](uint32_t m, int value) {  // value in the lanes set in m, else 0
-      const __m256i on = _mm256_cmpeq_epi32(
-          _mm256_and_si256(_mm256_set1_epi32(static_cast<int>(m & 0xffu)), bit), bit);
-      return _mm256_and_si256(on, _mm256_set1_epi32(value));
-    };
-    const __m256i want = _mm256_or_si256(plane(low, 1), plane(low >> N, 2));
-    const __m256i two = _mm256_set1_epi32(2);
+  // low (0..3, as low_bits_at() gives them) holds.
+  static Vec with_low_bits(Vec a, Vec low) {
+    const __m256i x = _mm256_castps_si256(a.v), two = _mm256_set1_epi32(2);
+    const __m256i d = _mm256_sub_epi32(_mm256_castps_si256(low.v), x);
     const __m256i k = _mm256_sub_epi32(
-        _mm256_and_si256(_mm256_add_epi32(_mm256_sub_epi32(want, x), two), _mm256_set1_epi32(3)),
-        two);
+        _mm256_and_si256(_mm256_add_epi32(d, two), _mm256_set1_epi32(3)), two);
     return {_mm256_castsi256_ps(_mm256_add_epi32(x, k))};
   }
 

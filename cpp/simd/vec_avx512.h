@@ -12,6 +12,7 @@ namespace FO_TARGET {
 
 struct Vec {
   static constexpr int N = 16;
+  static constexpr int kNonfinite = 0x01 | 0x08 | 0x10 | 0x80;  // fpclass: QNaN, +-Inf, SNaN
   __m512 v;
 
   static __mmask16 tail_mask(Tail t) { return static_cast<__mmask16>((1u << t.count) - 1u); }
@@ -30,30 +31,51 @@ struct Vec {
     return _mm512_cmpneq_epi32_mask(_mm512_castps_si512(a.v), _mm512_castps_si512(b.v));
   }
 
-  // The two lowest bits of each lane's bit pattern as two bit planes: lane j's lowest bit is
-  // bit j, its second bit is bit N + j.
-  static uint32_t low_bits(Vec a) {
-    const __m512i x = _mm512_castps_si512(a.v);
-    return _mm512_test_epi32_mask(x, _mm512_set1_epi32(1)) |
-           static_cast<uint32_t>(_mm512_test_epi32_mask(x, _mm512_set1_epi32(2))) << N;
+  // Bit mask of the lanes that hold NaN or an infinity.
+  static uint32_t nonfinite(Vec a) { return _mm512_fpclass_ps_mask(a.v, kNonfinite); }
+  // Whether, among the lanes set in `valid`, a and b differ (bit patterns) or g is NaN or
+  // infinite: the guarded step's test per vector, in mask registers.
+  static bool differ_or_nonfinite(Vec a, Vec b, Vec g, uint32_t valid) {
+    const __mmask16 m = static_cast<__mmask16>(valid);
+    return !_kortestz_mask16_u8(
+        _mm512_mask_cmpneq_epi32_mask(m, _mm512_castps_si512(a.v), _mm512_castps_si512(b.v)),
+        _mm512_mask_fpclass_ps_mask(m, g.v, kNonfinite));
   }
-  // Lanes where a's bit pattern is within -2..+1 of c's (what with_low_bits(c, ..) can reach).
+
+  // The guarded step's low bits (kernels/io-inl.h), packed vertically: acc shifted left by two
+  // bits, with the two lowest bits of each lane of x below. Sixteen vectors fill acc.
+  static Vec push_low_bits(Vec acc, Vec x) {
+    return {_mm512_castsi512_ps(_mm512_ternarylogic_epi32(  // (acc << 2) | (x & 3)
+        _mm512_slli_epi32(_mm512_castps_si512(acc.v), 2), _mm512_castps_si512(x.v),
+        _mm512_set1_epi32(3), 0xf8))};
+  }
+  // The two bits of each lane of acc at bits 2 s and 2 s + 1, as 0..3.
+  static Vec low_bits_at(Vec acc, int s) {
+    return {_mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_srl_epi32(_mm512_castps_si512(acc.v), _mm_cvtsi32_si128(2 * s)),
+                         _mm512_set1_epi32(3)))};
+  }
+  // Whether a lane set in `valid` holds in a a bit pattern not within -2..+1 of c's (what
+  // with_low_bits(c, ..) can reach).
+  static bool any_outside(Vec a, Vec c, uint32_t valid) {
+    const __m512i k = _mm512_sub_epi32(_mm512_castps_si512(a.v), _mm512_castps_si512(c.v));
+    return _mm512_mask_cmpgt_epu32_mask(static_cast<__mmask16>(valid),
+                                        _mm512_add_epi32(k, _mm512_set1_epi32(2)),
+                                        _mm512_set1_epi32(3)) != 0;
+  }
+  // Lanes where a's bit pattern is within -2..+1 of c's.
   static uint32_t within(Vec a, Vec c) {
     const __m512i k = _mm512_sub_epi32(_mm512_castps_si512(a.v), _mm512_castps_si512(c.v));
     return _mm512_cmple_epu32_mask(_mm512_add_epi32(k, _mm512_set1_epi32(2)),
                                    _mm512_set1_epi32(3));
   }
   // Per lane, the float whose bit pattern is within -2..+1 of a's and ends in the two bits that
-  // `low` (as low_bits() gives them) holds for that lane.
-  static Vec with_low_bits(Vec a, uint32_t low) {
-    const __m512i x = _mm512_castps_si512(a.v), zero = _mm512_setzero_si512();
-    const __m512i want = _mm512_or_si512(
-        _mm512_mask_mov_epi32(zero, static_cast<__mmask16>(low), _mm512_set1_epi32(1)),
-        _mm512_mask_mov_epi32(zero, static_cast<__mmask16>(low >> N), _mm512_set1_epi32(2)));
-    const __m512i two = _mm512_set1_epi32(2);
+  // low (0..3, as low_bits_at() gives them) holds.
+  static Vec with_low_bits(Vec a, Vec low) {
+    const __m512i x = _mm512_castps_si512(a.v), two = _mm512_set1_epi32(2);
+    const __m512i d = _mm512_sub_epi32(_mm512_castps_si512(low.v), x);
     const __m512i k = _mm512_sub_epi32(
-        _mm512_and_si512(_mm512_add_epi32(_mm512_sub_epi32(want, x), two), _mm512_set1_epi32(3)),
-        two);
+        _mm512_and_si512(_mm512_add_epi32(d, two), _mm512_set1_epi32(3)), two);
     return {_mm512_castsi512_ps(_mm512_add_epi32(x, k))};
   }
 

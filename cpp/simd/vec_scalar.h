@@ -30,16 +30,25 @@ struct Vec {
     return x != y;
   }
 
-  // The two lowest bits of the bit pattern as two bit planes (bit 0 and bit N = 1).
-  static uint32_t low_bits(Vec a) { return bits(a) & 3u; }
+  // Whether the value is NaN or an infinity.
+  static uint32_t nonfinite(Vec a) { return !std::isfinite(a.v); }
+
+  // The guarded step's low bits (kernels/io-inl.h), packed vertically: acc shifted left by two
+  // bits, with the two lowest bits of x below. Sixteen values fill acc.
+  static Vec push_low_bits(Vec acc, Vec x) { return from_bits(bits(acc) << 2 | (bits(x) & 3u)); }
+  // The two bits of acc at bits 2 s and 2 s + 1, as 0..3.
+  static Vec low_bits_at(Vec acc, int s) { return from_bits(bits(acc) >> (2 * s) & 3u); }
   // Whether a's bit pattern is within -2..+1 of c's (what with_low_bits(c, ..) can reach).
   static uint32_t within(Vec a, Vec c) { return bits(a) - bits(c) + 2u <= 3u; }
-  // The float whose bit pattern is within -2..+1 of a's and ends in the two bits `low` holds.
-  static Vec with_low_bits(Vec a, uint32_t low) {
+  // The float whose bit pattern is within -2..+1 of a's and ends in the two bits low (0..3)
+  // holds.
+  static Vec with_low_bits(Vec a, Vec low) {
     const uint32_t x = bits(a);
-    const uint32_t y = x + (((low & 3u) - x + 2u) & 3u) - 2u;
+    return from_bits(x + ((bits(low) - x + 2u) & 3u) - 2u);
+  }
+  static Vec from_bits(uint32_t x) {
     Vec r;
-    std::memcpy(&r.v, &y, 4);
+    std::memcpy(&r.v, &x, 4);
     return r;
   }
   static uint32_t bits(Vec a) {
