@@ -157,10 +157,14 @@ class Guarded {
     const uint32_t valid = lane_bits<V::N>(lanes);
     // The old value's two low bits join the slot's accumulator (V::push_low_bits); every 16th
     // vector, or at finish(), the accumulator goes out whole: one vector per 16 (kLowBitsGroup)
-    // vectors of state, streamed, so the line is never read for ownership (4-byte stores of the
-    // same bits cost about 3% of a guarded Adam step at 2^26 elements, 1 thread, this VM).
+    // vectors of state. A whole line (AVX-512) is streamed, so it is never read for ownership
+    // (4-byte stores of the same bits cost about 3% of a guarded Adam step at 2^26 elements,
+    // 1 thread, this VM); a half line (AVX2) is stored plainly (streamed, it cost 4% more).
     const V acc = push_low_bits(k, old);
-    if ((i / V::N) % kLowBitsGroup == kLowBitsGroup - 1) acc.stream(group_bits(k, i));
+    if ((i / V::N) % kLowBitsGroup == kLowBitsGroup - 1) {
+      if constexpr (V::N * 4 >= 64) acc.stream(group_bits(k, i));
+      else acc.store(group_bits(k, i), Full{});
+    }
     // with_low_bits(estimate, low) == old exactly when old is within -2..+1 of the estimate.
     const V e = estimate();
     if (any_outside(old, e, valid)) [[unlikely]]
