@@ -53,9 +53,7 @@ void adam(const Adam::Args args, Ptrs q, int64_t n, Io io_args) {
           io.param(q, i, lanes, p0, g0, p1, [&] { return c.before(p1, d); });
         });
       },
-      [](Args& a) FO_INLINE -> int32_t& { return a.amsgrad; },
-      [](Args& a) FO_INLINE -> int32_t& { return coupled_flag(a.prep); },
-      [](Args& a) FO_INLINE -> int32_t& { return decoupled_flag(a.prep); });
+      Flag<&Args::amsgrad>{}, Flag<&GradPrep::coupled>{}, Flag<&GradPrep::decoupled>{});
 }
 
 }  // namespace FO_TARGET

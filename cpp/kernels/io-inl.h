@@ -228,8 +228,8 @@ class Guarded {
   float* group_bits(int k, int64_t i) const { return low_bits_group<V>(bits_[k], i); }
 };
 
-// Calls f(a, io) with the flags of the kernel arguments a (each an accessor returning a
-// reference to an int32 field, used as a boolean) and, with kModes, io's mode (Guarded: whether
+// Calls f(a, io) with the flags of the kernel arguments a (int32 fields used as booleans, see
+// flag()) and, with kModes, io's mode (Guarded: whether
 // restorable state is updated in place) known at compile time: one function per combination,
 // which stores the values into its own copies of a and io, so that its copy of f's loop tests
 // none of them per vector, as loop unswitching would do if compilers did it for loops this
@@ -238,13 +238,23 @@ class Guarded {
 // (kernels/rule.h, kRestoredSlots) must run its loop through specialize(). A guarded step that
 // tested its flags per vector cost 1.5 points more over propagate (SGD, Adam; 2^26 elements,
 // 1 thread, this VM).
+// A flag of the kernel arguments a for specialize(): a member of a (Flag<&Args::amsgrad>) or of
+// its gradient preparation (Flag<&GradPrep::coupled>), named by the type, so that which field
+// each copy of the loop fixes is known at compile time.
+template <auto kMember>
+struct Flag {};
+template <class A, auto kMember>
+FO_INLINE inline auto& flag(A& a, Flag<kMember>) {
+  if constexpr (std::is_same_v<decltype(kMember), int32_t GradPrep::*>) return a.prep.*kMember;
+  else return a.*kMember;
+}
 template <class Values>
 struct Specialized;
 template <int32_t... kValues>
 struct Specialized<std::integer_sequence<int32_t, kValues...>> {
   template <bool kMode, class F, class A, class Io, class... Flags>
   [[gnu::noinline, gnu::flatten]] static void run(int64_t n, F f, A a, Io io, Flags... flags) {
-    ((flags(a) = kValues), ...);
+    ((flag(a, flags) = kValues), ...);
     io.fix_mode(kMode);
     f(a, io);
     io.finish(n);
@@ -261,8 +271,7 @@ FO_INLINE inline void specialize_from(std::integer_sequence<int32_t, kValues...>
     else
       S::template run<false>(n, f, a, io, flags...);
   } else {
-    A b = a;
-    if (std::get<k>(std::tuple<Flags...>(flags...))(b))
+    if (flag(a, std::get<k>(std::tuple<Flags...>(flags...))))
       specialize_from<kModes>(std::integer_sequence<int32_t, kValues..., 1>{}, n, f, a, io,
                               flags...);
     else
@@ -275,9 +284,6 @@ FO_INLINE inline void specialize(int64_t n, const A& a, const Io& io, const F& f
                                  Flags... flags) {
   specialize_from<kModes>(std::integer_sequence<int32_t>{}, n, f, a, io, flags...);
 }
-// Flag accessors for specialize(): the gradient preparation's weight decay modes.
-FO_INLINE inline int32_t& coupled_flag(GradPrep& p) { return p.coupled; }
-FO_INLINE inline int32_t& decoupled_flag(GradPrep& p) { return p.decoupled; }
 
 // Undoes a guarded step over n elements, as the Guard `gd` the step ran with describes, in two
 // phases; the caller writes the logged values of each phase after it.

@@ -50,8 +50,7 @@ void nadam(const Nadam::Args args, Ptrs q, int64_t n, Io io_args) {
           io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, u, g0, nullptr, now); });
         });
       },
-      [](Args& a) FO_INLINE -> int32_t& { return coupled_flag(a.prep); },
-      [](Args& a) FO_INLINE -> int32_t& { return decoupled_flag(a.prep); });
+      Flag<&GradPrep::coupled>{}, Flag<&GradPrep::decoupled>{});
 }
 
 }  // namespace FO_TARGET

@@ -64,10 +64,8 @@ void sgd(const Sgd::Args args, Ptrs q, int64_t n, Io io_args) {
           io.param(q, i, lanes, p0, g0, p1, [&] { return fast_guess(c, p1, d, g0, nullptr, now); });
         });
       },
-      [](Args& a) FO_INLINE -> int32_t& { return a.use_momentum; },
-      [](Args& a) FO_INLINE -> int32_t& { return a.nesterov; },
-      [](Args& a) FO_INLINE -> int32_t& { return a.first; },
-      [](Args& a) FO_INLINE -> int32_t& { return coupled_flag(a.prep); });
+      Flag<&Args::use_momentum>{}, Flag<&Args::nesterov>{}, Flag<&Args::first>{},
+      Flag<&GradPrep::coupled>{});
 }
 
 }  // namespace FO_TARGET

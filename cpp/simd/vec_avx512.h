@@ -1,4 +1,5 @@
-// Sixteen floats in a 512-bit register: the AVX-512 (F) target. Tails use native lane masks.
+// Sixteen floats in a 512-bit register: the AVX-512 (F, DQ, BW, VL) target. Tails use native
+// lane masks.
 #pragma once
 #include <immintrin.h>
 
