@@ -1,13 +1,17 @@
 // The only place that starts threads. Work is a global index range [0, total) split into one
 // contiguous piece per thread, with boundaries on multiples of kAlign elements (one 64-byte cache
 // line of floats, and a whole number of vectors on every target) so that threads never share a
-// line and every element sees the same arithmetic whatever the thread count.
+// line and every element sees the same arithmetic whatever the thread count, in the calling
+// thread's floating-point mode (FloatMode).
 #pragma once
 #include <algorithm>
 #include <cstdint>
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
 #endif
 
 namespace fastoptim {
@@ -25,9 +29,49 @@ inline int piece_count(int64_t total, int64_t weight = 1) {
   return want <= 1 ? 1 : static_cast<int>(want);
 }
 
+// The calling thread's floating-point mode (x86: MXCSR's control bits: flush-to-zero,
+// denormals-are-zero, rounding, exception masks), for the worker threads of a parallel region
+// to take on while they work for it. Each thread has its own, and a worker keeps the one it
+// started with: a caller that changes its mode later (torch.set_flush_denormal(True), say)
+// would otherwise see its pieces and the workers' computed differently, and results change
+// with the thread count.
+class FloatMode {
+ public:
+#if defined(__x86_64__) || defined(__i386__)
+  FloatMode() : csr_(_mm_getcsr() & kControl) {}
+  // Takes the mode on in the current thread until the returned guard goes out of scope.
+  class Scope {
+   public:
+    explicit Scope(const FloatMode& m) : saved_(_mm_getcsr() & kControl) {
+      changed_ = saved_ != m.csr_;
+      if (changed_) _mm_setcsr((_mm_getcsr() & ~kControl) | m.csr_);
+    }
+    // Back to the thread's own mode; the exception flags the work raised stay raised.
+    ~Scope() {
+      if (changed_) _mm_setcsr((_mm_getcsr() & ~kControl) | saved_);
+    }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+   private:
+    unsigned saved_;
+    bool changed_;
+  };
+
+ private:
+  static constexpr unsigned kControl = 0xffc0u;  // bits 6-15; 0-5 are the sticky flags
+  unsigned csr_;
+#else
+  struct Scope {
+    explicit Scope(const FloatMode&) {}
+  };
+#endif
+};
+
 // Calls f(piece, begin, end) for the piece_count() pieces covering [0, total), each on its own
-// thread; empty pieces are not called. `weight` is the work per element relative to an
-// element-wise update (more work per element makes threading pay off sooner).
+// thread, in the calling thread's floating-point mode (FloatMode); empty pieces are not
+// called. `weight` is the work per element relative to an element-wise update (more work per
+// element makes threading pay off sooner).
 template <class F>
 void parallel_pieces(int64_t total, F&& f, int64_t weight = 1) {
   const int threads = piece_count(total, weight);
@@ -36,6 +80,7 @@ void parallel_pieces(int64_t total, F&& f, int64_t weight = 1) {
     return;
   }
   const int64_t lines = (total + kAlign - 1) / kAlign;
+  const FloatMode mode;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)
   {
@@ -43,6 +88,7 @@ void parallel_pieces(int64_t total, F&& f, int64_t weight = 1) {
 #else
   for (int t = 0, nt = threads; t < nt; ++t) {
 #endif
+    const FloatMode::Scope in_mode(mode);
     const int64_t begin = std::min(total, lines * t / nt * kAlign);
     const int64_t end = std::min(total, lines * (t + 1) / nt * kAlign);
     if (begin < end) f(t, begin, end);

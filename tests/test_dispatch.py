@@ -116,3 +116,32 @@ def test_targets_agree_to_rounding():
         fo._core.set_target(before)
     for t in out:
         np.testing.assert_allclose(out[t], out["scalar"], rtol=1e-5, atol=1e-6)
+
+
+def test_the_callers_denormal_mode_holds_on_every_thread(target, threads):
+    # torch.set_flush_denormal(True) sets flush-to-zero and denormals-are-zero on the calling
+    # thread only. A step split across threads must follow the caller's mode in every piece,
+    # not the mode each worker thread happened to start with.
+    import torch
+
+    n = 2 * 2**15 + 37  # split across 2 threads
+    threads(2)
+    fo.SGD([np.ones(n, np.float32)], lr=0.1).step([np.ones(n, np.float32)])  # workers started
+    tiny = np.float32(1e-39)  # subnormal
+    assert tiny != 0 and abs(tiny) < np.finfo(np.float32).tiny
+    out = {}
+    assert torch.set_flush_denormal(True)
+    try:
+        for n_threads in (1, 2):
+            threads(n_threads)
+            p = np.full(n, tiny, np.float32)
+            fo.SGD([p], lr=0.1).step([np.zeros(n, np.float32)])
+            out[n_threads] = p
+    finally:
+        torch.set_flush_denormal(False)
+    # Denormals are zero: p - 0.1 * 0 reads p as 0, on every thread.
+    assert not np.any(out[1]) and not np.any(out[2])
+    # And the mode did not stay behind on this thread or the workers.
+    p = np.full(n, tiny, np.float32)
+    fo.SGD([p], lr=0.1).step([np.zeros(n, np.float32)])
+    assert np.all(p == tiny)
