@@ -39,7 +39,7 @@ class FloatMode {
  public:
 #if defined(__x86_64__) || defined(__i386__)
   FloatMode() : csr_(_mm_getcsr() & kControl) {}
-  // Takes the mode on in the current thread until the returned guard goes out of scope.
+  // While a Scope lives, the current thread computes in the mode m holds.
   class Scope {
    public:
     explicit Scope(const FloatMode& m) : saved_(_mm_getcsr() & kControl) {
