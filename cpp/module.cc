@@ -56,7 +56,6 @@ int64_t last_level_cache_bytes() {
   return int64_t{32} << 20;
 }
 
-// Orders a thread's streaming (non-temporal) stores before everything after it, on scope exit.
 // Allocates on 64-byte boundaries (cache lines, for streaming stores).
 template <class T>
 struct LineAllocator {
@@ -72,6 +71,7 @@ struct LineAllocator {
   friend bool operator!=(const LineAllocator&, const LineAllocator&) { return false; }
 };
 
+// Orders a thread's streaming (non-temporal) stores before everything after it, on scope exit.
 struct StreamFence {
   ~StreamFence() {
 #if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)

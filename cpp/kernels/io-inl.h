@@ -28,8 +28,6 @@
 // the same result), then the logged values on top; then the in-place state the same way, from
 // the restored parameters.
 #pragma once
-#include <cmath>
-#include <cstring>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -228,19 +226,9 @@ class Guarded {
   float* group_bits(int k, int64_t i) const { return low_bits_group<V>(bits_[k], i); }
 };
 
-// Calls f(a, io) with the flags of the kernel arguments a (int32 fields used as booleans, see
-// flag()) and, with kModes, io's mode (Guarded: whether
-// restorable state is updated in place) known at compile time: one function per combination,
-// which stores the values into its own copies of a and io, so that its copy of f's loop tests
-// none of them per vector, as loop unswitching would do if compilers did it for loops this
-// large. f (a lambda with its captures by value) is copied too, so that nothing the loop reads
-// may alias what it stores. Then io.finish(n): a kernel whose rule restores state in place
-// (kernels/rule.h, kRestoredSlots) must run its loop through specialize(). A guarded step that
-// tested its flags per vector cost 1.5 points more over propagate (SGD, Adam; 2^26 elements,
-// 1 thread, this VM).
-// A flag of the kernel arguments a for specialize(): a member of a (Flag<&Args::amsgrad>) or of
-// its gradient preparation (Flag<&GradPrep::coupled>), named by the type, so that which field
-// each copy of the loop fixes is known at compile time.
+// A flag of the kernel arguments a for specialize() (an int32 field used as a boolean): a member
+// of a (Flag<&Args::amsgrad>) or of its gradient preparation (Flag<&GradPrep::coupled>), named
+// by the type, so that which field each copy of the loop fixes is known at compile time.
 template <auto kMember>
 struct Flag {};
 template <class A, auto kMember>
@@ -279,6 +267,15 @@ FO_INLINE inline void specialize_from(std::integer_sequence<int32_t, kValues...>
                               flags...);
   }
 }
+// Calls f(a, io) with the flags of the kernel arguments a and, with kModes, io's mode
+// (Guarded: whether restorable state is updated in place) known at compile time: one function
+// per combination (Specialized::run), which stores the values into its own copies of a and io,
+// so that its copy of f's loop tests none of them per vector, as loop unswitching would do if
+// compilers did it for loops this large. f (a lambda with its captures by value) is copied too,
+// so that nothing the loop reads may alias what it stores. Then io.finish(n): a kernel whose
+// rule restores state in place (kernels/rule.h, kRestoredSlots) must run its loop through
+// specialize(). A guarded step that tested its flags per vector cost 1.5 points more over
+// propagate (SGD, Adam; 2^26 elements, 1 thread, this VM).
 template <bool kModes, class F, class A, class Io, class... Flags>
 FO_INLINE inline void specialize(int64_t n, const A& a, const Io& io, const F& f,
                                  Flags... flags) {

@@ -59,16 +59,18 @@ struct Vec {
   // Whether a lane set in `valid` holds in a a bit pattern not within -2..+1 of c's (what
   // with_low_bits(c, ..) can reach).
   static bool any_outside(Vec a, Vec c, uint32_t valid) {
-    const __m512i k = _mm512_sub_epi32(_mm512_castps_si512(a.v), _mm512_castps_si512(c.v));
-    return _mm512_mask_cmpgt_epu32_mask(static_cast<__mmask16>(valid),
-                                        _mm512_add_epi32(k, _mm512_set1_epi32(2)),
+    return _mm512_mask_cmpgt_epu32_mask(static_cast<__mmask16>(valid), window(a, c),
                                         _mm512_set1_epi32(3)) != 0;
   }
   // Lanes where a's bit pattern is within -2..+1 of c's.
   static uint32_t within(Vec a, Vec c) {
-    const __m512i k = _mm512_sub_epi32(_mm512_castps_si512(a.v), _mm512_castps_si512(c.v));
-    return _mm512_cmple_epu32_mask(_mm512_add_epi32(k, _mm512_set1_epi32(2)),
-                                   _mm512_set1_epi32(3));
+    return _mm512_cmple_epu32_mask(window(a, c), _mm512_set1_epi32(3));
+  }
+  // a's bit pattern less c's, plus 2: 0..3 (unsigned) where a is within -2..+1 of c.
+  static __m512i window(Vec a, Vec c) {
+    return _mm512_add_epi32(
+        _mm512_sub_epi32(_mm512_castps_si512(a.v), _mm512_castps_si512(c.v)),
+        _mm512_set1_epi32(2));
   }
   // Per lane, the float whose bit pattern is within -2..+1 of a's and ends in the two bits that
   // low (0..3, as low_bits_at() gives them) holds.
