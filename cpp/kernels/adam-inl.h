@@ -22,7 +22,7 @@ struct AdamV {
   }
   // m and v (not amsgrad's maximum) are updated in place by a guarded step and restored from their new
   // values (io-inl.h, MomentsV::estimate).
-  uint32_t restored_slots() const { return 0b011u; }
+  uint32_t restored_slots() const { return Adam::kRestoredSlots; }
   V estimate(int k, V now, V g) const { return moments.estimate(k, now, g); }
 
   const Adam::Args& a;

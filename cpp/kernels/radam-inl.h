@@ -20,7 +20,7 @@ struct RadamV {
   }
   // m and v are updated in place by a guarded step and restored from their new
   // values (io-inl.h, MomentsV::estimate).
-  uint32_t restored_slots() const { return 0b011u; }
+  uint32_t restored_slots() const { return Radam::kRestoredSlots; }
   V estimate(int k, V now, V g) const { return moments.estimate(k, now, g); }
 
   const Radam::Args& a;

@@ -32,7 +32,7 @@ struct SgdV {
   // The momentum buffer is updated in place by a guarded step and restored from its new value
   // (io-inl.h): estimate() inverts buffer(). The first step's buffer is the gradient, and the
   // old one was zeros.
-  uint32_t restored_slots() const { return a.use_momentum ? 1u : 0u; }
+  uint32_t restored_slots() const { return a.use_momentum ? Sgd::kRestoredSlots : 0u; }
   V estimate(int /*k*/, V now, V g) const {
     return a.first ? V::set1(0.0f) : (now - damp * g) * inv_mom;
   }
