@@ -483,13 +483,17 @@ class Plan {
     // A guess() that misses often (a soft threshold to zero everywhere, say) makes the log cost
     // more than a read-only pre-scan: then pre-scan for a while before trying again.
     if (logged_ - logged_state_ > total / 4) prescan_steps_ = kPrescanSteps;
-    // Likewise in-place state whose restore misses often (more than an eighth of its elements
-    // logged: averages that still grow by binades from step to step, as in the first few
-    // steps) goes to the second buffers for 2, 4, ... up to kPrescanSteps steps while it keeps
-    // missing.
+    // Likewise in-place state whose restore misses often goes to the second buffers for 2, 4,
+    // ... up to kPrescanSteps steps while it keeps missing: averages that still grow by
+    // binades from step to step (the first few steps), or that gradients as noisy as the
+    // average itself keep moving across zero. Each logged value costs far more than its 8
+    // bytes (the rarely taken branch, taken): past about 1% of the elements logged per slot
+    // in place (SGD with momentum: 1.1%; Adam, two slots: 1.7% to 2%), a step that streams
+    // that state to second buffers costs less (2^26 elements, this VM; fixed and fresh
+    // gradients in python bench/rules.py --skip-only).
     if (in_place) {
       constexpr int kSlotsInPlace = __builtin_popcount(restored_slots_of<Rule>::value);
-      in_place_backoff_ = logged_state_ > kSlotsInPlace * total / 8
+      in_place_backoff_ = logged_state_ > kSlotsInPlace * total / kInPlaceMissesPerSlot
                               ? std::min(kPrescanSteps, std::max(2, 2 * in_place_backoff_))
                               : 0;
       in_place_off_ = in_place_backoff_;
@@ -922,6 +926,9 @@ class Plan {
   int in_place_off_ = 0;  // steps left that write restorable state to the second buffers
   int in_place_backoff_ = 0;  // how many the last in-place step that missed too often set
   static constexpr int kPrescanSteps = 63;
+  // An in-place step that logs more state values than 1/kInPlaceMissesPerSlot of its
+  // elements per slot in place sends that state to the second buffers for a while (step()).
+  static constexpr int64_t kInPlaceMissesPerSlot = 100;
   int prescan_steps_ = 0;  // steps left that check with a pre-scan instead (see step())
   int fused_check_ = -1;    // -1: by size; 0: pre-scan; 1: fused
   std::vector<Piece> pieces_;
