@@ -403,11 +403,16 @@ class Plan {
     //    cache that re-read is cheaper than the guarded kernel's extra work and buffers
     //    (python bench/rules.py --skip-only --size 20: bench/results/skip-2^20.md).
     const KernelSlot<Rule>& slot = active_kernels().template slot<Rule>();
-    // State the rule restores (restored_slots(), kernels/io-inl.h) is updated in place unless
-    // recent steps logged too much of it.
-    const bool in_place = restored_slots_of<Rule>::value != 0 &&
-                          (state_in_place_ > 0 || (state_in_place_ < 0 && in_place_off_ == 0));
-    if (nonfinite_ != Nonfinite::kPropagate && in_place_off_ > 0) --in_place_off_;
+    // Each slot of state the rule restores (restored_slots(), kernels/io-inl.h) is updated in
+    // place unless recent steps logged too much of it.
+    constexpr uint32_t kRestored = restored_slots_of<Rule>::value;
+    uint32_t in_place = 0;
+    for (int k = 0; k < kMaxSlots; ++k) {
+      if (!(kRestored >> k & 1u)) continue;
+      if (state_in_place_ > 0 || (state_in_place_ < 0 && in_place_off_[k] == 0))
+        in_place |= 1u << k;
+      if (nonfinite_ != Nonfinite::kPropagate && in_place_off_[k] > 0) --in_place_off_[k];
+    }
     bool fused = false;
     last_check_ = Check::kNone;
     if (nonfinite_ != Nonfinite::kPropagate) {
@@ -419,7 +424,9 @@ class Plan {
                   (fused_check_ < 0 && fused_pays(runs, run_tensor, in_place))) &&
                  !grads_overlap_writes(runs)) {
         fused = true;
-        last_check_ = in_place ? Check::kFusedInPlace : Check::kFused;
+        last_check_ = in_place == kRestored ? Check::kFusedInPlace
+                      : in_place            ? Check::kFusedPartlyInPlace
+                                            : Check::kFused;
       } else {
         last_check_ = Check::kPrescan;
         if (prescan_steps_ > 0) --prescan_steps_;
@@ -483,20 +490,20 @@ class Plan {
     // A guess() that misses often (a soft threshold to zero everywhere, say) makes the log cost
     // more than a read-only pre-scan: then pre-scan for a while before trying again.
     if (logged_ - logged_state_ > total / 4) prescan_steps_ = kPrescanSteps;
-    // Likewise in-place state whose restore misses often goes to the second buffers for 2, 4,
-    // ... up to kPrescanSteps steps while it keeps missing: averages that still grow by
-    // binades from step to step (the first few steps), or that gradients as noisy as the
-    // average itself keep moving across zero. Each logged value costs far more than its 8
-    // bytes (the rarely taken branch, taken): past about 1% of the elements logged per slot
-    // in place (SGD with momentum: 1.1%; Adam, two slots: 1.7% to 2%), a step that streams
-    // that state to second buffers costs less (2^26 elements, this VM; fixed and fresh
+    // Likewise a slot of in-place state whose restore misses often goes to the second buffers
+    // for 2, 4, ... up to kPrescanSteps steps while it keeps missing: averages that still grow
+    // by binades from step to step (the first few steps), or that gradients as noisy as the
+    // average itself keep moving across zero (a first moment: Adam's second moment, a sum of
+    // squares, rarely misses). Each logged value costs far more than its 8 bytes (the rarely
+    // taken branch, taken): past about 1% of the elements logged, the slot costs less streamed
+    // to a second buffer (SGD with momentum, 1.1%; 2^26 elements, this VM; fixed and fresh
     // gradients in python bench/rules.py --skip-only).
-    if (in_place) {
-      constexpr int kSlotsInPlace = __builtin_popcount(restored_slots_of<Rule>::value);
-      in_place_backoff_ = logged_state_ > kSlotsInPlace * total / kInPlaceMissesPerSlot
-                              ? std::min(kPrescanSteps, std::max(2, 2 * in_place_backoff_))
-                              : 0;
-      in_place_off_ = in_place_backoff_;
+    for (int k = 0; k < kMaxSlots; ++k) {
+      if (!(in_place >> k & 1u)) continue;
+      in_place_backoff_[k] = logged_slot_[k] > total / kInPlaceMissesPerSlot
+                                 ? std::min(kPrescanSteps, std::max(2, 2 * in_place_backoff_[k]))
+                                 : 0;
+      in_place_off_[k] = in_place_backoff_[k];
     }
     return commit_shadows(in_place);
   }
@@ -552,14 +559,15 @@ class Plan {
   int64_t logged() const { return logged_; }
   int64_t logged_state() const { return logged_state_; }
   // Which check the last step used: None (nonfinite="propagate"), "norm" (max_grad_norm's),
-  // "pre-scan", "fused" (state to second buffers) or "fused in place" (restorable state in
-  // place; kernels/io-inl.h).
+  // "pre-scan", "fused" (state to second buffers), "fused in place" (restorable state in
+  // place; kernels/io-inl.h) or "fused partly in place" (some of its slots).
   py::object last_check() const {
     switch (last_check_) {
       case Check::kNorm: return py::str("norm");
       case Check::kPrescan: return py::str("pre-scan");
       case Check::kFused: return py::str("fused");
       case Check::kFusedInPlace: return py::str("fused in place");
+      case Check::kFusedPartlyInPlace: return py::str("fused partly in place");
       default: return py::none();
     }
   }
@@ -678,7 +686,8 @@ class Plan {
     std::vector<uint32_t> offset;
     std::vector<float> value;
     std::vector<uint8_t, LineAllocator<uint8_t>> bits;
-    size_t count = 0, state_count = 0, bits_used = 0;
+    size_t count = 0, bits_used = 0;
+    size_t state_count[kMaxSlots] = {};  // logged values of each state slot
     bool bad = false;
   };
   // Bytes of low bits per restorable slot of a block of n elements: 2 bits each, as a whole
@@ -692,7 +701,7 @@ class Plan {
   // Guard::bits of a block whose low bits start at pc.bits[first].
   static void point_bits(Guard& gd, Piece& pc, size_t first, int64_t n) {
     for (int k = 0; k < kMaxSlots; ++k)
-      gd.bits[k] = (restored_slots_of<Rule>::value >> k & 1u)
+      gd.bits[k] = (gd.in_place >> k & 1u)
                        ? pc.bits.data() + first + k * bit_bytes(n)
                        : nullptr;
   }
@@ -704,7 +713,7 @@ class Plan {
   // gradient was finite; otherwise stops all threads early, restores every parameter and every
   // in-place state value it wrote and returns false. State in second buffers leaves the old
   // state unwritten either way.
-  bool run_guarded(const KernelSlot<Rule>& k, int64_t total, bool in_place) {
+  bool run_guarded(const KernelSlot<Rule>& k, int64_t total, uint32_t in_place) {
     const Args* args = args_.data();
     // Streaming stores keep the new state out of the caches: right when it cannot stay there.
     const bool stream = total >= (int64_t{1} << 20);
@@ -712,7 +721,8 @@ class Plan {
     if (pieces_.size() < static_cast<size_t>(npieces)) pieces_.resize(npieces);
     for (Piece& pc : pieces_) {
       pc.blocks.clear();
-      pc.count = pc.state_count = pc.bits_used = 0;
+      pc.count = pc.bits_used = 0;
+      std::fill(pc.state_count, pc.state_count + kMaxSlots, 0);
       pc.bad = false;
     }
     std::atomic<bool> stop{false};
@@ -736,12 +746,12 @@ class Plan {
             pc.bits.resize(
                 std::max(2 * pc.bits.size(), pc.bits_used + kBitSlots * bit_bytes(kGuardBlock)));
           pc.blocks.push_back(Block{q, m, s.args, pc.count, pc.bits_used});
-          Guard gd{pc.offset.data() + pc.count, pc.value.data() + pc.count, 0, 0,
+          Guard gd{pc.offset.data() + pc.count, pc.value.data() + pc.count, 0, {},
                    stream && to_line == 0, false, in_place, {}};
           if (in_place) point_bits(gd, pc, pc.bits_used, m);
           k.guarded(args[s.args], q, m, gd);
           pc.count += gd.count;
-          pc.state_count += gd.state_count;
+          for (int s = 0; s < kMaxSlots; ++s) pc.state_count[s] += gd.state_count[s];
           pc.bits_used += bits;
           if (gd.bad) {
             pc.bad = true;
@@ -755,10 +765,14 @@ class Plan {
     });
     bool bad = false;
     logged_ = logged_state_ = 0;
+    std::fill(logged_slot_, logged_slot_ + kMaxSlots, 0);
     for (int t = 0; t < npieces; ++t) {
       bad = bad || pieces_[t].bad;
       logged_ += static_cast<int64_t>(pieces_[t].count);
-      logged_state_ += static_cast<int64_t>(pieces_[t].state_count);
+      for (int s = 0; s < kMaxSlots; ++s) {
+        logged_slot_[s] += static_cast<int64_t>(pieces_[t].state_count[s]);
+        logged_state_ += static_cast<int64_t>(pieces_[t].state_count[s]);
+      }
     }
     if (!bad) return true;
     // Parameters first (phase 0), then the state restored in place from them (phase 1), each
@@ -768,7 +782,7 @@ class Plan {
       Piece& pc = pieces_[t];
       for (size_t b = 0; b < pc.blocks.size(); ++b) {
         const Block& blk = pc.blocks[b];
-        Guard gd{nullptr, nullptr, 0, 0, false, false, in_place, {}};
+        Guard gd{nullptr, nullptr, 0, {}, false, false, in_place, {}};
         if (in_place) point_bits(gd, pc, blk.bits, blk.n);
         const size_t last = b + 1 < pc.blocks.size() ? pc.blocks[b + 1].first : pc.count;
         for (int phase = 0; phase < 2; ++phase) {
@@ -824,9 +838,9 @@ class Plan {
   // 1 thread, this 2-core VM).
   static constexpr int64_t kFusedInCacheBytes = int64_t{8} << 20;
   bool fused_pays(const std::vector<Run>& runs, const std::vector<size_t>& run_tensor,
-                  bool in_place) const {
+                  uint32_t in_place) const {
     static const int64_t cache = last_level_cache_bytes();
-    const uint32_t kept = in_place ? restored_slots_of<Rule>::value : 0u;
+    const uint32_t kept = in_place;
     int64_t bytes = 0, shadow_bytes = 0;
     for (size_t r = 0; r < runs.size(); ++r) {
       const Tensor& t = tensors_[run_tensor[r]];
@@ -860,10 +874,10 @@ class Plan {
   // After a guarded step that went through: the second buffers hold the new state. Slots the
   // step did not write (no gradient, or an option that does not use them) get the current
   // values copied over, then every tensor's buffers swap (as Python's lists do).
-  // In-place state (in_place: the slots in kRestoredSlots) already is where it belongs. Returns
-  // the slots that swapped.
-  uint32_t commit_shadows(bool in_place) {
-    const uint32_t fixed = in_place ? restored_slots_of<Rule>::value : 0u;
+  // In-place state (in_place: a mask of slots, a subset of kRestoredSlots) already is where it
+  // belongs. Returns the slots that swapped.
+  uint32_t commit_shadows(uint32_t in_place) {
+    const uint32_t fixed = in_place;
     uint32_t swapped = 0;
     for (int k = 0; k < Rule::kSlots; ++k)
       if (!(fixed >> k & 1u)) swapped |= 1u << k;
@@ -921,13 +935,15 @@ class Plan {
   bool has_shadows_ = false;
   int64_t logged_ = -1, logged_state_ = -1;
   int state_in_place_ = -1;  // -1: in place unless in_place_off_; 0: never; 1: always
-  enum class Check { kNone, kNorm, kPrescan, kFused, kFusedInPlace };
+  enum class Check { kNone, kNorm, kPrescan, kFused, kFusedPartlyInPlace, kFusedInPlace };
   Check last_check_ = Check::kNone;
-  int in_place_off_ = 0;  // steps left that write restorable state to the second buffers
-  int in_place_backoff_ = 0;  // how many the last in-place step that missed too often set
+  // Per slot: steps left that write restorable state to the second buffers, and how many the
+  // last in-place step that missed too often set.
+  int in_place_off_[kMaxSlots] = {}, in_place_backoff_[kMaxSlots] = {};
+  int64_t logged_slot_[kMaxSlots] = {};  // logged_state_ by slot
   static constexpr int kPrescanSteps = 63;
-  // An in-place step that logs more state values than 1/kInPlaceMissesPerSlot of its
-  // elements per slot in place sends that state to the second buffers for a while (step()).
+  // An in-place step that logs more values of a slot than 1/kInPlaceMissesPerSlot of its
+  // elements sends that slot to the second buffers for a while (step()).
   static constexpr int64_t kInPlaceMissesPerSlot = 100;
   int prescan_steps_ = 0;  // steps left that check with a pre-scan instead (see step())
   int fused_check_ = -1;    // -1: by size; 0: pre-scan; 1: fused

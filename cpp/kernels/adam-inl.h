@@ -36,7 +36,7 @@ struct AdamV {
 template <class V, class Io>
 void adam(const Adam::Args args, Ptrs q, int64_t n, Io io_args) {
   using Args = Adam::Args;
-  specialize<true>(
+  specialize<Adam::kRestoredSlots>(
       n, args, io_args,
       [q, n](const Args& a, auto& io) FO_INLINE {
         const AdamV<V> c(a);

@@ -83,8 +83,8 @@ uint32_t restored_slots(const C& c) {
 // Propagate (torch's behaviour): state and parameters are updated in place.
 struct InPlace {
   // See specialize(): one mode only, nothing to finish.
-  bool mode() const { return false; }
-  void fix_mode(bool) {}
+  uint32_t mode() const { return 0; }
+  void fix_mode(uint32_t) {}
   void finish(int64_t /*n*/) {}
   template <class V, class L>
   void state(const Ptrs& q, int k, int64_t i, L lanes, V x) { x.store(q.s[k] + i, lanes); }
@@ -125,9 +125,9 @@ class Guarded {
       : gd_(&gd), in_place_(gd.in_place), stream_(gd.stream),
         bits_{gd.bits[0], gd.bits[1], gd.bits[2]} {}
 
-  // See specialize(): whether restorable state is updated in place.
-  bool mode() const { return in_place_; }
-  void fix_mode(bool in_place) { in_place_ = in_place; }
+  // See specialize(): the slots of restorable state updated in place (Guard::in_place).
+  uint32_t mode() const { return in_place_; }
+  void fix_mode(uint32_t in_place) { in_place_ = in_place; }
   // After a kernel over n elements: the last, partial group of low bits, shifted as a whole
   // group's would be.
   void finish(int64_t n) {
@@ -135,7 +135,7 @@ class Guarded {
     const int r = static_cast<int>(vectors % kLowBitsGroup);
     if (!in_place_ || r == 0) return;
     for (int k = 0; k < kMaxSlots; ++k) {
-      if (!bits_[k]) continue;
+      if (!(in_place_ >> k & 1u) || !bits_[k]) continue;
       V acc = k == 0 ? low0_ : k == 1 ? low1_ : low2_;
       for (int j = r; j < kLowBitsGroup; ++j) acc = V::push_low_bits(acc, V::set1(0.0f));
       acc.store(group_bits(k, (vectors - 1) * V::N), Full{});
@@ -150,7 +150,7 @@ class Guarded {
   // estimate() the rule's estimate of old from x.
   template <class L, class E>
   FO_INLINE void state(const Ptrs& q, int k, int64_t i, L lanes, V x, V old, E&& estimate) {
-    if (!in_place_) return state(q, k, i, lanes, x);
+    if (!(in_place_ >> k & 1u)) return state(q, k, i, lanes, x);
     x.store(q.s[k] + i, lanes);
     const uint32_t valid = lane_bits<V::N>(lanes);
     // The old value's two low bits join the slot's accumulator (V::push_low_bits); every 16th
@@ -166,7 +166,7 @@ class Guarded {
     // with_low_bits(estimate, low) == old exactly when old is within -2..+1 of the estimate.
     const V e = estimate();
     if (any_outside(old, e, valid)) [[unlikely]]
-      gd_->state_count += log(*gd_, ~V::within(old, e) & valid, i, old, 1u + k);
+      gd_->state_count[k] += log(*gd_, ~V::within(old, e) & valid, i, old, 1u + k);
   }
 
   // p0, g0: the parameter and gradient as stored before the step; p: the new parameter;
@@ -211,7 +211,8 @@ class Guarded {
   // The kernel takes its Guarded by value: copies of the Guard's flags and pointers that no
   // store in the loop can alias, so they stay in registers. Counts go to the Guard itself.
   Guard* gd_;
-  bool in_place_, stream_;
+  uint32_t in_place_;
+  bool stream_;
 
   uint8_t* bits_[kMaxSlots];
   // One accumulator of low bits per slot, as separate members (not an array, and never
@@ -240,7 +241,7 @@ template <class Values>
 struct Specialized;
 template <int32_t... kValues>
 struct Specialized<std::integer_sequence<int32_t, kValues...>> {
-  template <bool kMode, class F, class A, class Io, class... Flags>
+  template <uint32_t kMode, class F, class A, class Io, class... Flags>
   [[gnu::noinline, gnu::flatten]] static void run(int64_t n, F f, A a, Io io, Flags... flags) {
     ((flag(a, flags) = kValues), ...);
     io.fix_mode(kMode);
@@ -248,16 +249,28 @@ struct Specialized<std::integer_sequence<int32_t, kValues...>> {
     io.finish(n);
   }
 };
-template <bool kModes, int32_t... kValues, class F, class A, class Io, class... Flags>
+// S::run<io.mode()> among the subsets kMode of kModes, from kModes down (then 0).
+template <uint32_t kModes, uint32_t kMode, class S, class F, class A, class Io, class... Flags>
+FO_INLINE inline void run_mode(int64_t n, const F& f, const A& a, const Io& io,
+                               Flags... flags) {
+  if constexpr (kMode == 0) {
+    S::template run<0u>(n, f, a, io, flags...);
+  } else {
+    if (io.mode() == kMode)
+      S::template run<kMode>(n, f, a, io, flags...);
+    else
+      run_mode<kModes, (kMode - 1) & kModes, S>(n, f, a, io, flags...);
+  }
+}
+template <uint32_t kModes, int32_t... kValues, class F, class A, class Io, class... Flags>
 FO_INLINE inline void specialize_from(std::integer_sequence<int32_t, kValues...>, int64_t n,
                                       const F& f, const A& a, const Io& io, Flags... flags) {
   constexpr size_t k = sizeof...(kValues);
   if constexpr (k == sizeof...(Flags)) {
-    using S = Specialized<std::integer_sequence<int32_t, kValues...>>;
-    if (kModes && io.mode())
-      S::template run<true>(n, f, a, io, flags...);
-    else
-      S::template run<false>(n, f, a, io, flags...);
+    // InPlace has one mode.
+    constexpr uint32_t kAll = std::is_same_v<Io, InPlace> ? 0u : kModes;
+    run_mode<kAll, kAll, Specialized<std::integer_sequence<int32_t, kValues...>>>(n, f, a, io,
+                                                                                flags...);
   } else {
     if (flag(a, std::get<k>(std::tuple<Flags...>(flags...))))
       specialize_from<kModes>(std::integer_sequence<int32_t, kValues..., 1>{}, n, f, a, io,
@@ -267,16 +280,16 @@ FO_INLINE inline void specialize_from(std::integer_sequence<int32_t, kValues...>
                               flags...);
   }
 }
-// Calls f(a, io) with the flags of the kernel arguments a and, with kModes, io's mode
-// (Guarded: whether restorable state is updated in place) known at compile time: one function
-// per combination (Specialized::run), which stores the values into its own copies of a and io,
-// so that its copy of f's loop tests none of them per vector, as loop unswitching would do if
-// compilers did it for loops this large. f (a lambda with its captures by value) is copied too,
-// so that nothing the loop reads may alias what it stores. Then io.finish(n): a kernel whose
-// rule restores state in place (kernels/rule.h, kRestoredSlots) must run its loop through
-// specialize(). A guarded step that tested its flags per vector cost 1.5 points more over
-// propagate (SGD, Adam; 2^26 elements, 1 thread, this VM).
-template <bool kModes, class F, class A, class Io, class... Flags>
+// Calls f(a, io) with the flags of the kernel arguments a and io's mode (Guarded: the slots of
+// restorable state updated in place, any subset of kModes, the rule's kRestoredSlots) known at
+// compile time: one function per combination (Specialized::run), which stores the values into
+// its own copies of a and io, so that its copy of f's loop tests none of them per vector, as
+// loop unswitching would do if compilers did it for loops this large. f (a lambda with its
+// captures by value) is copied too, so that nothing the loop reads may alias what it stores.
+// Then io.finish(n): a kernel whose rule restores state in place (kernels/rule.h,
+// kRestoredSlots) must run its loop through specialize(). A guarded step that tested its flags
+// per vector cost 1.5 points more over propagate (SGD, Adam; 2^26 elements, 1 thread, this VM).
+template <uint32_t kModes, class F, class A, class Io, class... Flags>
 FO_INLINE inline void specialize(int64_t n, const A& a, const Io& io, const F& f,
                                  Flags... flags) {
   specialize_from<kModes>(std::integer_sequence<int32_t>{}, n, f, a, io, flags...);
@@ -291,7 +304,7 @@ FO_INLINE inline void specialize(int64_t n, const A& a, const Io& io, const F& f
 //     low bits the step kept.
 template <class V, class C>
 void undo(const C& c, const Ptrs& q, int64_t n, const Guard& gd, int phase) {
-  const uint32_t in_place = gd.in_place ? restored_slots(c) : 0u;
+  const uint32_t in_place = gd.in_place & restored_slots(c);
   if (phase == 0) {
     for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
       V old[kMaxSlots], now[kMaxSlots];

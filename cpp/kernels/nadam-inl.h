@@ -37,7 +37,7 @@ struct NadamV {
 template <class V, class Io>
 void nadam(const Nadam::Args args, Ptrs q, int64_t n, Io io_args) {
   using Args = Nadam::Args;
-  specialize<true>(
+  specialize<Nadam::kRestoredSlots>(
       n, args, io_args,
       [q, n](const Args& a, auto& io) FO_INLINE {
         const NadamV<V> c(a);

@@ -33,7 +33,7 @@ struct RadamV {
 template <class V, class Io>
 void radam(const Radam::Args args, Ptrs q, int64_t n, Io io_args) {
   using Args = Radam::Args;
-  specialize<true>(
+  specialize<Radam::kRestoredSlots>(
       n, args, io_args,
       [q, n](const Args& a, auto& io) FO_INLINE {
         const RadamV<V> c(a);

@@ -61,15 +61,15 @@ struct Guard {
   // top two bits (kLogTagShift): 0 a parameter, 1 + k state slot k...
   uint32_t* offset;
   float* value;         // ...and its old value
-  int64_t count;        // entries used
-  int64_t state_count;  // of which state values
-  bool stream;          // write second state buffers with streaming stores (64-byte aligned)
-  bool bad;             // out: some gradient element was NaN or infinite
-  // Whether the state slots the rule can restore (its restored_slots()) are updated in place
+  int64_t count;                   // entries used
+  int64_t state_count[kMaxSlots];  // of which values of state slot k
+  bool stream;  // write second state buffers with streaming stores (64-byte aligned)
+  bool bad;     // out: some gradient element was NaN or infinite
+  // The state slots, among those the rule can restore (its restored_slots()), updated in place
   // this step, each keeping the two lowest bits of every old value in bits[k] (2 n bits, as
   // kernels/io-inl.h packs them, low_bits_group(); room rounded up to 64 bytes, and 64-byte
-  // aligned: they are streamed), rather than written to d[k].
-  bool in_place;
+  // aligned: they are streamed), rather than written to d[k]. A bit mask.
+  uint32_t in_place;
   uint8_t* bits[kMaxSlots];
 };
 constexpr int kLogTagShift = 30;

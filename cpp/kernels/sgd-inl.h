@@ -46,7 +46,7 @@ struct SgdV {
 template <class V, class Io>
 void sgd(const Sgd::Args args, Ptrs q, int64_t n, Io io_args) {
   using Args = Sgd::Args;
-  specialize<true>(
+  specialize<Sgd::kRestoredSlots>(
       n, args, io_args,
       [q, n](const Args& a, auto& io) FO_INLINE {
         const SgdV<V> c(a);
