@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import itertools
 import json
 import os
 import sys
@@ -36,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import fill_random, machine_info, measure, set_threads  # noqa: E402
 
 # name: (fastoptim factory, torch factory (None: not in torch), number of state arrays)
+FRESH = 4  # arrays of fresh gradients the skip table cycles through
+
 RULES = {
     "SGD": (lambda p: fo.SGD(p, lr=1e-3), lambda p, **k: torch.optim.SGD(p, lr=1e-3, **k), 0),
     "SGD momentum": (lambda p: fo.SGD(p, lr=1e-3, momentum=0.9),
@@ -163,13 +166,23 @@ def main(argv=None):
     skip_cfg = copy.copy(cfg)
     if not args.quick:
         skip_cfg.min_reps, skip_cfg.max_reps, skip_cfg.budget_s = 9, 41, 15.0
+    # Two kinds of gradients: *fixed*, the same array every step (the moving averages settle
+    # on it), and *fresh*, a new draw of noise every step (cycling through FRESH arrays), as
+    # minibatch gradients whose noise is as large as their mean are: the averages keep
+    # crossing zero, and the in-place restore of the state misses more often.
     skip_rows = []
     fill_random([p], rng)
     fill_random([g], rng, 1e-2)
-    for name, slots, make in (("SGD", 0, lambda s: fo.SGD([p], lr=1e-3, nonfinite=s)),
-                              ("Adam", 2, lambda s: fo.Adam([p], nonfinite=s)),
-                              ("SGD momentum", 1, lambda s: fo.SGD([p], lr=1e-3, momentum=0.9,
-                                                                   nonfinite=s))):
+    fresh = []
+    for _ in range(FRESH):
+        fresh.append(aligned_zeros(n))
+        fill_random([fresh[-1]], rng, 1e-2)
+    rules = (("SGD", 0, lambda s: fo.SGD([p], lr=1e-3, nonfinite=s)),
+             ("Adam", 2, lambda s: fo.Adam([p], nonfinite=s)),
+             ("SGD momentum", 1, lambda s: fo.SGD([p], lr=1e-3, momentum=0.9, nonfinite=s)))
+    for (name, slots, make), grads in itertools.product(rules, ("fixed", "fresh")):
+        if grads == "fresh" and slots == 0:
+            continue  # no state: the same step as with fixed gradients
         opts = {s: make(s) for s in ("propagate", "skip")}
         for forced, fused in (("skip pre-scan", False), ("skip fused", True)):
             opts[forced] = make("skip")  # either check, forced whatever the size
@@ -177,37 +190,59 @@ def main(argv=None):
         opts["skip buffers"] = make("skip")  # fused, with every state array to second buffers
         opts["skip buffers"]._fused_check = True
         opts["skip buffers"]._state_in_place = False
-        c = {s: (lambda o=o: o.step([g])) for s, o in opts.items()}
-        for mode in ("propagate", "skip"):
-            ceil = _core.Traffic([{"slots": slots}], [p], [0], traffic_slots(n, slots),
-                                 np.zeros(1, np.int64), None, [],
-                                 traffic_slots(n, slots) if mode == "skip" else None)
-            ceil.nonfinite = mode
-            c[f"ceiling {mode}"] = lambda ceil=ceil: ceil.step([g])
+        if slots:
+            opts["skip in place"] = make("skip")  # fused, restorable state always in place
+            opts["skip in place"]._fused_check = True
+            opts["skip in place"]._state_in_place = True
+        if grads == "fixed":
+            c = {s: (lambda o=o: o.step([g])) for s, o in opts.items()}
+        else:
+            c = {s: (lambda o=o, k=itertools.count(): o.step([fresh[next(k) % FRESH]]))
+                 for s, o in opts.items()}
+            for _ in range(2 * FRESH):  # past the first steps, whose averages still grow
+                for step in c.values():
+                    step()
+        if grads == "fixed":
+            for mode in ("propagate", "skip"):
+                ceil = _core.Traffic([{"slots": slots}], [p], [0], traffic_slots(n, slots),
+                                     np.zeros(1, np.int64), None, [],
+                                     traffic_slots(n, slots) if mode == "skip" else None)
+                ceil.nonfinite = mode
+                c[f"ceiling {mode}"] = lambda ceil=ceil: ceil.step([g])
         for t in threads:
             set_threads(t)
             meas = measure(c, skip_cfg, t)
             over = lambda a, b: paired_pct(meas, a, b)  # noqa: E731
             skip_q = over("skip", "propagate")
-            row = dict(rule=name, threads=t,
+            fixed = grads == "fixed"
+            in_place = opts.get("skip in place", opts["skip fused"])
+            row = dict(rule=name, threads=t, gradients=grads,
                        overhead_pct=skip_q[1], overhead_quartiles_pct=skip_q,
                        prescan_overhead_pct=over("skip pre-scan", "propagate")[1],
                        fused_overhead_pct=over("skip fused", "propagate")[1],
+                       in_place_overhead_pct=over("skip in place", "propagate")[1]
+                       if slots else float("nan"),
                        buffers_overhead_pct=over("skip buffers", "propagate")[1],
+                       check=opts["skip"]._plan.last_check,
                        fused=(opts["skip"]._plan.last_check or "").startswith("fused"),
-                       ceiling_overhead_pct=over("ceiling skip", "ceiling propagate")[1],
-                       pct_guarded_ceiling=100 + over("ceiling skip", "skip fused")[1],
+                       ceiling_overhead_pct=over("ceiling skip", "ceiling propagate")[1]
+                       if fixed else float("nan"),
+                       pct_guarded_ceiling=100 + over("ceiling skip", "skip fused")[1]
+                       if fixed else float("nan"),
                        median_s={k: v["median_s"] for k, v in meas["per"].items()},
                        reps=meas["reps"], clean_reps=meas["clean_reps"],
-                       logged_pct=100 * opts["skip fused"]._plan.logged / n,
+                       logged_pct=100 * in_place._plan.logged / n,
                        disturbed=meas["disturbed"])
             skip_rows.append(row)
-            print(f"skip {name} {t} thr: {row['overhead_pct']:+.1f}% over propagate "
-                  f"(pre-scan {row['prescan_overhead_pct']:+.1f}%, fused "
-                  f"{row['fused_overhead_pct']:+.1f}%, second buffers {row['buffers_overhead_pct']:+.1f}%); pattern "
-                  f"alone {row['ceiling_overhead_pct']:+.1f}%; {row['pct_guarded_ceiling']:.0f}%"
-                  f" of its ceiling; logged {row['logged_pct']:.2f}%", file=sys.stderr)
+            print(f"skip {name} {grads} {t} thr: {row['overhead_pct']:+.1f}% over propagate "
+                  f"({row['check']}; pre-scan {row['prescan_overhead_pct']:+.1f}%, fused "
+                  f"{row['fused_overhead_pct']:+.1f}%, in place "
+                  f"{row['in_place_overhead_pct']:+.1f}%, second buffers "
+                  f"{row['buffers_overhead_pct']:+.1f}%); pattern alone "
+                  f"{row['ceiling_overhead_pct']:+.1f}%; {row['pct_guarded_ceiling']:.0f}% of its "
+                  f"ceiling; logged in place {row['logged_pct']:.2f}%", file=sys.stderr)
         del c, opts
+    del fresh
 
     info["seconds"] = round(time.perf_counter() - start)
     os.makedirs(args.out, exist_ok=True)
@@ -255,28 +290,38 @@ def render(info, n, rows, skip_rows, threads, command):
             "(parameters and moving averages updated in place and restored from their new "
             "values plus a log if a NaN turns up; other state streamed to second buffers, the "
             "same bytes as in place), else a read-only pre-scan of the gradients. *pre-scan* "
-            "and *fused* force either check; *second "
-            "buffers* forces the fused check with all state streamed to second buffers. "
+            "and *fused* force either check; *in place* and *second buffers* force the fused "
+            "check with the moving averages always in place, or all state streamed to second "
+            "buffers. *Gradients*: *fixed*, the same array every step (the averages settle on "
+            "it); *fresh*, a new draw of noise every step (cycling through "
+            f"{FRESH} arrays), so that the averages keep crossing zero, as with minibatch "
+            "gradients whose noise is as large as their mean. "
             "*Pattern alone* compares the bandwidth-ceiling kernel (no arithmetic, state "
             "streamed) guarded against in place: what this machine charges for streaming to a "
             "second buffer instead of writing back in place. *% of guarded ceiling* is the "
-            "fused check's speed against that ceiling; *logged*, the values (parameters and "
-            "state) its undo log kept. Each cost is the median over repetitions of the ratio "
+            "fused check's speed against that ceiling; *logged in place*, the values "
+            "(parameters and state) the undo log of the step with state in place kept, as a "
+            "share of the elements. Each cost is the median over repetitions of the ratio "
             "of two steps timed in the same repetition (*quartiles*: the middle half of those "
             "ratios for *skip*); *reps*: repetitions undisturbed by other processes / run.",
             "",
-            "| rule | threads | skip | (quartiles) | (check) | pre-scan | fused "
-            "| second buffers | pattern alone | % of guarded ceiling | logged | reps |",
-            "|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+            "| rule | gradients | threads | skip | (quartiles) | (check) | pre-scan | fused "
+            "| in place | second buffers | pattern alone | % of guarded ceiling | logged in place "
+            "| reps |",
+            "|---|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    pct = lambda x: "—" if not np.isfinite(x) else f"{x:+.1f}%"  # noqa: E731
     for r in skip_rows:
         q1, _, q3 = r["overhead_quartiles_pct"]
-        out.append(f"| {r['rule']} | {r['threads']} | {r['overhead_pct']:+.1f}%"
-                   f"{'†' if r['disturbed'] else ''} | {q1:+.1f}% .. {q3:+.1f}% | "
-                   f"{'fused' if r['fused'] else 'pre-scan'} "
+        check = r.get("check") or ("fused" if r["fused"] else "pre-scan")
+        ceiling = r["pct_guarded_ceiling"]
+        out.append(f"| {r['rule']} | {r.get('gradients', 'fixed')} | {r['threads']} | "
+                   f"{r['overhead_pct']:+.1f}%{'†' if r['disturbed'] else ''} | "
+                   f"{q1:+.1f}% .. {q3:+.1f}% | {check} "
                    f"| {r['prescan_overhead_pct']:+.1f}% | {r['fused_overhead_pct']:+.1f}% | "
-                   f"{r['buffers_overhead_pct']:+.1f}% | {r['ceiling_overhead_pct']:+.1f}% | "
-                   + f"{r['pct_guarded_ceiling']:.0f}% | {r['logged_pct']:.2f}% | "
-                   f"{r['clean_reps']}/{r['reps']} |")
+                   f"{pct(r.get('in_place_overhead_pct', float('nan')))} | "
+                   f"{r['buffers_overhead_pct']:+.1f}% | {pct(r['ceiling_overhead_pct'])} | "
+                   + ("—" if not np.isfinite(ceiling) else f"{ceiling:.0f}%")
+                   + f" | {r['logged_pct']:.2f}% | {r['clean_reps']}/{r['reps']} |")
     return "\n".join(out) + "\n"
 
 

@@ -227,8 +227,9 @@ class Optimizer:
         place; if a NaN or Inf turns up mid-pass, everything already written is restored bit
         for bit. Moving averages (SGD's momentum buffer, the moments of Adam, AdamW, NAdam and
         RAdam) are updated in place too and restored from their new values. Other state, and
-        those averages in steps where too little of them could be restored (the first few
-        steps, say), goes to a second copy kept by "skip" and "raise" (twice the state
+        each of those averages in steps where too little of it could be restored (the first few
+        steps, or a first moment under gradient noise as large as its mean), goes to a second
+        copy kept by "skip" and "raise" (twice the state
         memory): the step writes the new state there, and the two swap when it goes through,
         so a state array taken from ``opt.state`` is current until the next step (take it
         again, or copy it, after stepping). Smaller steps read the gradients once before
