@@ -17,6 +17,7 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <numeric>
 #include <stdexcept>
 #include <type_traits>
 #include <string>
@@ -489,7 +490,7 @@ class Plan {
     }
     // A guess() that misses often (a soft threshold to zero everywhere, say) makes the log cost
     // more than a read-only pre-scan: then pre-scan for a while before trying again.
-    if (logged_ - logged_state_ > total / 4) prescan_steps_ = kPrescanSteps;
+    if (logged_ - logged_state() > total / 4) prescan_steps_ = kPrescanSteps;
     // Likewise a slot of in-place state whose restore misses often goes to the second buffers
     // for 2, 4, ... up to kPrescanSteps steps while it keeps missing: averages that still grow
     // by binades from step to step (the first few steps), or that gradients as noisy as the
@@ -557,7 +558,9 @@ class Plan {
   // could not recompute exactly; see kernels/io-inl.h); -1 before any. logged_state: how many
   // of those were state.
   int64_t logged() const { return logged_; }
-  int64_t logged_state() const { return logged_state_; }
+  int64_t logged_state() const {
+    return std::accumulate(logged_slot_, logged_slot_ + kMaxSlots, int64_t{0});
+  }
   // Which check the last step used: None (nonfinite="propagate"), "norm" (max_grad_norm's),
   // "pre-scan", "fused" (state to second buffers), "fused in place" (restorable state in
   // place; kernels/io-inl.h) or "fused partly in place" (some of its slots).
@@ -751,7 +754,7 @@ class Plan {
           if (in_place) point_bits(gd, pc, pc.bits_used, m);
           k.guarded(args[s.args], q, m, gd);
           pc.count += gd.count;
-          for (int s = 0; s < kMaxSlots; ++s) pc.state_count[s] += gd.state_count[s];
+          for (int j = 0; j < kMaxSlots; ++j) pc.state_count[j] += gd.state_count[j];
           pc.bits_used += bits;
           if (gd.bad) {
             pc.bad = true;
@@ -764,15 +767,13 @@ class Plan {
       });
     });
     bool bad = false;
-    logged_ = logged_state_ = 0;
+    logged_ = 0;
     std::fill(logged_slot_, logged_slot_ + kMaxSlots, 0);
     for (int t = 0; t < npieces; ++t) {
       bad = bad || pieces_[t].bad;
       logged_ += static_cast<int64_t>(pieces_[t].count);
-      for (int s = 0; s < kMaxSlots; ++s) {
-        logged_slot_[s] += static_cast<int64_t>(pieces_[t].state_count[s]);
-        logged_state_ += static_cast<int64_t>(pieces_[t].state_count[s]);
-      }
+      for (int j = 0; j < kMaxSlots; ++j)
+        logged_slot_[j] += static_cast<int64_t>(pieces_[t].state_count[j]);
     }
     if (!bad) return true;
     // Parameters first (phase 0), then the state restored in place from them (phase 1), each
@@ -830,17 +831,16 @@ class Plan {
 
   // Whether the fused check costs less than a pre-scan for a step over these runs: when it
   // touches more memory than the last-level cache holds (parameters, gradients, state and
-  // second state buffers), or when it writes no second buffer (no state, or only state it
-  // updates in place) and touches at least kFusedInCacheBytes. Below that, the pre-scan's
+  // second state buffers), or when it writes no second buffer (no state, or only the slots in
+  // `kept`, which it updates in place) and touches at least kFusedInCacheBytes. Below that, the pre-scan's
   // second read of the gradients comes from the core's own caches and costs less than the
   // guarded kernel's extra work: at 2^16 elements the fused check took 1.3-1.6x the pre-scan's
   // time, at 2^18 1.0-1.2x (Adam the most), at 2^20 0.7-0.9x (SGD, SGD with momentum, Adam;
   // 1 thread, this 2-core VM).
   static constexpr int64_t kFusedInCacheBytes = int64_t{8} << 20;
   bool fused_pays(const std::vector<Run>& runs, const std::vector<size_t>& run_tensor,
-                  uint32_t in_place) const {
+                  uint32_t kept) const {
     static const int64_t cache = last_level_cache_bytes();
-    const uint32_t kept = in_place;
     int64_t bytes = 0, shadow_bytes = 0;
     for (size_t r = 0; r < runs.size(); ++r) {
       const Tensor& t = tensors_[run_tensor[r]];
@@ -874,10 +874,9 @@ class Plan {
   // After a guarded step that went through: the second buffers hold the new state. Slots the
   // step did not write (no gradient, or an option that does not use them) get the current
   // values copied over, then every tensor's buffers swap (as Python's lists do).
-  // In-place state (in_place: a mask of slots, a subset of kRestoredSlots) already is where it
+  // In-place state (fixed: a mask of slots, a subset of kRestoredSlots) already is where it
   // belongs. Returns the slots that swapped.
-  uint32_t commit_shadows(uint32_t in_place) {
-    const uint32_t fixed = in_place;
+  uint32_t commit_shadows(uint32_t fixed) {
     uint32_t swapped = 0;
     for (int k = 0; k < Rule::kSlots; ++k)
       if (!(fixed >> k & 1u)) swapped |= 1u << k;
@@ -933,14 +932,14 @@ class Plan {
   std::vector<Span> spans_;
   std::atomic<bool> busy_{false};
   bool has_shadows_ = false;
-  int64_t logged_ = -1, logged_state_ = -1;
+  int64_t logged_ = -1;
   int state_in_place_ = -1;  // -1: in place unless in_place_off_; 0: never; 1: always
   enum class Check { kNone, kNorm, kPrescan, kFused, kFusedPartlyInPlace, kFusedInPlace };
   Check last_check_ = Check::kNone;
   // Per slot: steps left that write restorable state to the second buffers, and how many the
   // last in-place step that missed too often set.
   int in_place_off_[kMaxSlots] = {}, in_place_backoff_[kMaxSlots] = {};
-  int64_t logged_slot_[kMaxSlots] = {};  // logged_state_ by slot
+  int64_t logged_slot_[kMaxSlots] = {};  // state values the last guarded step logged, by slot
   static constexpr int kPrescanSteps = 63;
   // An in-place step that logs more values of a slot than 1/kInPlaceMissesPerSlot of its
   // elements sends that slot to the second buffers for a while (step()).
