@@ -1,6 +1,6 @@
 """Every update rule at memory scale: fastoptim against its own bandwidth ceiling and torch.
 
-    python bench/rules.py            # 2**26 elements, 1 and 2 threads, ~6 minutes
+    python bench/rules.py            # 2**26 elements, 1 and 2 threads, ~9 minutes
     python bench/rules.py --quick    # smoke test
 
 For each element-wise rule (and the options that change its memory traffic), one flat tensor
