@@ -36,9 +36,9 @@ from fastoptim.flat import aligned_zeros
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import fill_random, machine_info, measure, set_threads  # noqa: E402
 
-# name: (fastoptim factory, torch factory (None: not in torch), number of state arrays)
 FRESH = 4  # arrays of fresh gradients the skip table cycles through
 
+# name: (fastoptim factory, torch factory (None: not in torch), number of state arrays)
 RULES = {
     "SGD": (lambda p: fo.SGD(p, lr=1e-3), lambda p, **k: torch.optim.SGD(p, lr=1e-3, **k), 0),
     "SGD momentum": (lambda p: fo.SGD(p, lr=1e-3, momentum=0.9),
@@ -181,7 +181,8 @@ def main(argv=None):
              ("Adam", 2, lambda s: fo.Adam([p], nonfinite=s)),
              ("SGD momentum", 1, lambda s: fo.SGD([p], lr=1e-3, momentum=0.9, nonfinite=s)))
     for (name, slots, make), grads in itertools.product(rules, ("fixed", "fresh")):
-        if grads == "fresh" and slots == 0:
+        fixed = grads == "fixed"
+        if not fixed and slots == 0:
             continue  # no state: the same step as with fixed gradients
         opts = {s: make(s) for s in ("propagate", "skip")}
         for forced, fused in (("skip pre-scan", False), ("skip fused", True)):
@@ -194,27 +195,25 @@ def main(argv=None):
             opts["skip in place"] = make("skip")  # fused, restorable state always in place
             opts["skip in place"]._fused_check = True
             opts["skip in place"]._state_in_place = True
-        if grads == "fixed":
+        if fixed:
             c = {s: (lambda o=o: o.step([g])) for s, o in opts.items()}
-        else:
-            c = {s: (lambda o=o, k=itertools.count(): o.step([fresh[next(k) % FRESH]]))
-                 for s, o in opts.items()}
-            for _ in range(2 * FRESH):  # past the first steps, whose averages still grow
-                for step in c.values():
-                    step()
-        if grads == "fixed":
             for mode in ("propagate", "skip"):
                 ceil = _core.Traffic([{"slots": slots}], [p], [0], traffic_slots(n, slots),
                                      np.zeros(1, np.int64), None, [],
                                      traffic_slots(n, slots) if mode == "skip" else None)
                 ceil.nonfinite = mode
                 c[f"ceiling {mode}"] = lambda ceil=ceil: ceil.step([g])
+        else:
+            c = {s: (lambda o=o, k=itertools.count(): o.step([fresh[next(k) % FRESH]]))
+                 for s, o in opts.items()}
+            for _ in range(2 * FRESH):  # past the first steps, whose averages still grow
+                for step in c.values():
+                    step()
         for t in threads:
             set_threads(t)
             meas = measure(c, skip_cfg, t)
             over = lambda a, b: paired_pct(meas, a, b)  # noqa: E731
             skip_q = over("skip", "propagate")
-            fixed = grads == "fixed"
             in_place = opts.get("skip in place", opts["skip fused"])
             row = dict(rule=name, threads=t, gradients=grads,
                        overhead_pct=skip_q[1], overhead_quartiles_pct=skip_q,
