@@ -497,8 +497,7 @@ class Plan {
     // average itself keep moving across zero (a first moment: Adam's second moment, a sum of
     // squares, rarely misses). Each logged value costs far more than its 8 bytes (the rarely
     // taken branch, taken): past about 1% of the elements logged, the slot costs less streamed
-    // to a second buffer (SGD with momentum, 1.1%; 2^26 elements, this VM; fixed and fresh
-    // gradients in python bench/rules.py --skip-only).
+    // to a second buffer (2^26 elements, this VM: python bench/noise.py, bench/results/noise.md).
     for (int k = 0; k < kMaxSlots; ++k) {
       if (!(in_place >> k & 1u)) continue;
       in_place_backoff_[k] = logged_slot_[k] > total / kInPlaceMissesPerSlot
