@@ -253,8 +253,8 @@ class Optimizer:
         True forces the fused one, False the pre-scan.""")
     _state_in_place = _PlanOption(
         "state_in_place", """Where the fused check writes the state its rule can restore
-        (Adam's moments, SGD's momentum): None in place unless recent steps could not restore
-        enough of it, True always in place, False always to the second buffers.""")
+        (Adam's moments, SGD's momentum): None each slot in place unless recent steps could not
+        restore enough of it, True always in place, False always to the second buffers.""")
 
     @property
     def skipped_steps(self) -> int:
