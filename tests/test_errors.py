@@ -259,6 +259,49 @@ def test_state_dict_of_another_optimizer_class_is_rejected():
     assert_unchanged(opt, ps, snap)
 
 
+@pytest.mark.parametrize("mine,other,missing", [
+    (fo.Adam, fo.SGD, "'betas', 'eps'"),
+    (fo.SGD, fo.Adam, "'momentum', 'dampening'"),
+    (fo.RMSprop, fo.Adagrad, "'alpha'"),
+    (fo.NAdam, fo.Adam, "'momentum_decay'"),
+])
+def test_state_dict_of_another_class_without_state_is_rejected(mine, other, missing):
+    # A state dict saved before any step has no state arrays to tell its class by: its param
+    # groups lack this class's hyperparameters instead.
+    opt, ps, grads = trained(mine)
+    snap = snapshot(opt, ps)
+    fresh = other([np.zeros_like(p) for p in ps], lr=0.5)
+    with pytest.raises(ValueError, match=f"lacks {missing}.*another optimizer class"):
+        opt.load_state_dict(fresh.state_dict())
+    assert_unchanged(opt, ps, snap)
+    opt.step(grads)
+
+
+def test_lbfgs_rejects_a_state_dict_of_another_class():
+    ps = [np.ones(4, np.float32)]
+    opt = fo.LBFGS(ps, lr=0.5)
+    with pytest.raises(ValueError, match="lacks 'max_iter'"):
+        opt.load_state_dict(fo.Adam([np.ones(4, np.float32)]).state_dict())
+    assert opt.param_groups[0]["lr"] == 0.5
+
+
+def test_state_dict_without_flags_loads_as_an_older_torch_checkpoint():
+    # Older torch versions saved no maximize / foreach / decoupled_weight_decay keys; torch
+    # fills them in with defaults, and so does load_state_dict (from the current group).
+    opt, ps, grads = trained(fo.Adam, amsgrad=True)
+    other, _, _ = trained(fo.Adam, amsgrad=True)
+    other.step(grads)
+    sd = other.state_dict()
+    for g in sd["param_groups"]:
+        for flag in ("maximize", "decoupled_weight_decay", "amsgrad"):
+            del g[flag]
+    opt.load_state_dict(sd)
+    assert opt.param_groups[0]["amsgrad"] is True
+    for i, entry in other.state_dict()["state"].items():
+        for k, v in entry.items():
+            np.testing.assert_array_equal(opt.state_dict()["state"][i][k], v)
+
+
 def test_concurrent_step_of_one_optimizer_is_serialized_or_rejected():
     import threading
 

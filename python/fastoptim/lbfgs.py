@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _core
 from .flat import FlatParams, owning_store
-from .optimizer import _param_list
+from .optimizer import _check_group_keys, _param_list
 
 __all__ = ["LBFGS"]
 
@@ -308,6 +308,7 @@ class LBFGS:
         if not isinstance(groups, (list, tuple)) or len(groups) != 1 \
                 or len(groups[0].get("params", ())) != len(self._params):
             raise ValueError("state_dict param groups do not match the optimizer's")
+        _check_group_keys(self, groups[0], 0)
         group = dict(self.param_groups[0])
         group.update({k: copy.deepcopy(v) for k, v in groups[0].items()
                       if k != "params" and k in self.defaults})

@@ -393,6 +393,8 @@ class Optimizer:
                     scalars[name][i] = _state_scalar(entry[name], key, name)
                 elif steps[i] > 0:
                     raise ValueError(f"state_dict['state'][{key!r}] lacks {name!r}")
+        for j, saved in enumerate(saved_groups):  # after the state's more telling errors
+            _check_group_keys(self, saved, j)
         self._rebuild(groups, states=states, steps=steps, scalars=scalars)
         # _rebuild copied states of params it knew; the loaded values replace them all.
 
@@ -404,6 +406,22 @@ class Optimizer:
                 if k != "params":
                     lines.append(f"    {k}: {g[k]}")
         return "\n".join(lines + [")"])
+
+
+def _check_group_keys(opt, saved: Mapping, j: int) -> None:
+    """Rejects a saved param group that lacks a hyperparameter of opt's class.
+
+    A group of the class (or of its torch.optim twin) has every hyperparameter that is not a
+    flag or None by default; flags may be missing from older torch checkpoints, and torch fills
+    them in with their defaults, as load_state_dict does from the current group. So a group
+    without one is another optimizer's (SGD's has no betas, Adam's no momentum).
+    """
+    lacking = [k for k, v in opt.defaults.items()
+               if not isinstance(v, bool) and v is not None and k not in saved]
+    if lacking:
+        raise ValueError(f"state_dict param group {j} lacks {', '.join(map(repr, lacking))}, "
+                         f"which {type(opt).__name__} needs: a state dict of another optimizer "
+                         f"class?")
 
 
 def _index(key, n: int) -> int:
