@@ -123,10 +123,11 @@ def test_max_grad_norm_can_be_changed_and_validated():
         fo.Adam([np.zeros(2, np.float32)], max_grad_norm=float("nan"))
 
 
-@pytest.mark.parametrize("norm_type", [1.0, 2.0, float("inf")])
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, 3.0, 4.0, 2.5, float("inf")])
 def test_norm_is_the_same_bits_on_every_target_and_thread_count(norm_type, threads):
     """The reductions run per SIMD target with a fixed lane order: every target and thread count
-    gives the same bits, and they match float64 NumPy (exactly, for the largest magnitude)."""
+    gives the same bits, and they match float64 NumPy (exactly, for the largest magnitude).
+    Integer norm types take exact powers by repeated multiplication, others pow per element."""
     rng = np.random.default_rng(5)
     gs = [(rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3)).astype(np.float32)
           for n in (1, 15, 17, 4096 * 3 + 5, 100_003)]
@@ -159,7 +160,7 @@ def test_norms_see_a_nonfinite_anywhere(where, bad):
     try:
         for target in fo.available_targets():
             _core.set_target(target)
-            for norm_type in (1.0, 2.0, float("inf")):
+            for norm_type in (1.0, 2.0, 3.0, 2.5, float("inf")):
                 total = fo.clip_grad_norm_([g.copy()], 1.0, norm_type)
                 assert np.isnan(total) if np.isnan(bad) else total == np.inf, (target, norm_type)
     finally:

@@ -41,8 +41,42 @@ inline double sum_abs(const float* x, int64_t n) {
   return lane_sum(n, [x](int64_t i) { return static_cast<double>(std::fabs(x[i])); });
 }
 
-// Sum of |x[i]|^p in double (pow per element: no target vectorizes it).
+// |x[i]|^e for an integer e >= 1, by binary exponentiation over a block of elements at a time:
+// each pass over the block multiplies by the base where e's bit is set, then squares the base,
+// so every pass is the same for all elements and vectorizes (pow per element does not, and costs
+// about 20 times as much). Sums in lane_sum's order, so every target returns the same bits.
+constexpr int kPowBlock = 256;  // a multiple of kReduceLanes
+inline double sum_int_pow(const float* x, int64_t n, uint32_t e) {
+  double acc[kReduceLanes] = {};
+  double base[kPowBlock], r[kPowBlock];
+  for (int64_t start = 0; start < n; start += kPowBlock) {
+    const int m = static_cast<int>(n - start < kPowBlock ? n - start : kPowBlock);
+    for (int j = 0; j < m; ++j) {
+      base[j] = std::fabs(double{x[start + j]});
+      r[j] = 1.0;
+    }
+    for (uint32_t bits = e;; ) {
+      if (bits & 1u)
+        for (int j = 0; j < m; ++j) r[j] *= base[j];
+      bits >>= 1;
+      if (!bits) break;
+      for (int j = 0; j < m; ++j) base[j] *= base[j];
+    }
+    int j = 0;
+    for (; j + kReduceLanes <= m; j += kReduceLanes)
+      for (int k = 0; k < kReduceLanes; ++k) acc[k] += r[j + k];
+    for (; j < m; ++j) acc[0] += r[j];  // the last block's tail only
+  }
+  for (int w = kReduceLanes / 2; w > 0; w /= 2)  // pairwise, in a fixed order
+    for (int k = 0; k < w; ++k) acc[k] += acc[k + w];
+  return acc[0];
+}
+
+// Sum of |x[i]|^p in double: exact powers for integer p up to 64, else pow per element (no
+// target vectorizes it).
 inline double sum_pow(const float* x, int64_t n, double p) {
+  if (p >= 1.0 && p <= 64.0 && p == std::floor(p))
+    return sum_int_pow(x, n, static_cast<uint32_t>(p));
   return lane_sum(n, [x, p](int64_t i) { return std::pow(std::fabs(double{x[i]}), p); });
 }
 
