@@ -13,6 +13,14 @@ namespace FO_TARGET {
 
 constexpr int kReduceLanes = 16;
 
+// The lanes' accumulators combined pairwise, in a fixed order.
+template <class T, class Combine>
+inline T fold_lanes(T (&acc)[kReduceLanes], Combine combine) {
+  for (int w = kReduceLanes / 2; w > 0; w /= 2)
+    for (int k = 0; k < w; ++k) acc[k] = combine(acc[k], acc[k + w]);
+  return acc[0];
+}
+
 // combine() over i of f(i), lane k taking i = k (mod kReduceLanes), starting from T{}.
 template <class T, class F, class Combine>
 inline T lane_reduce(int64_t n, F f, Combine combine) {
@@ -21,9 +29,7 @@ inline T lane_reduce(int64_t n, F f, Combine combine) {
   for (; i + kReduceLanes <= n; i += kReduceLanes)
     for (int k = 0; k < kReduceLanes; ++k) acc[k] = combine(acc[k], f(i + k));
   for (; i < n; ++i) acc[0] = combine(acc[0], f(i));
-  for (int w = kReduceLanes / 2; w > 0; w /= 2)  // pairwise, in a fixed order
-    for (int k = 0; k < w; ++k) acc[k] = combine(acc[k], acc[k + w]);
-  return acc[0];
+  return fold_lanes(acc, combine);
 }
 
 template <class F>
@@ -69,9 +75,7 @@ inline double sum_int_pow(const float* x, int64_t n, uint32_t e) {
       for (int k = 0; k < kReduceLanes; ++k) acc[k] += r[j + k];
     for (; j < m; ++j) acc[0] += r[j];  // the last block's tail only
   }
-  for (int w = kReduceLanes / 2; w > 0; w /= 2)  // pairwise, in a fixed order
-    for (int k = 0; k < w; ++k) acc[k] += acc[k + w];
-  return acc[0];
+  return fold_lanes(acc, [](double a, double b) { return a + b; });
 }
 
 // Sum of |x[i]|^p in double: powers by multiplication for integer p up to 64, else pow per
