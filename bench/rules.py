@@ -1,17 +1,18 @@
 """Every update rule at memory scale: fastoptim against its own bandwidth ceiling and torch.
 
-    python bench/rules.py            # 2**26 elements, 1 and 2 threads, ~9 minutes
-    python bench/rules.py --quick    # smoke test
+    python bench/rules.py                # 2**26 elements, 1 and 2 threads
+    python bench/rules.py --skip-only    # just the cost of nonfinite="skip" (skip.md, skip.json)
+    python bench/rules.py --quick        # smoke test
 
-For each element-wise rule (and the options that change its memory traffic), one flat tensor
-of --size elements: fastoptim's step, the bandwidth ceiling for that rule's own traffic
-(``_core.Traffic`` with the same state arrays: reads p, g and the state, writes p and the
-state, no arithmetic), ``torch.optim``'s default (for-loop) step and its fused CPU kernel where
-torch has one. Also the cost of ``nonfinite="skip"`` over the default, next to the cost of its
-memory pattern alone (the guarded ceiling: ``_core.Traffic`` stepped guarded, state streamed to
-second buffers), and the share of parameters its undo log kept. Timing, interleaving and the
-guard against other processes are bench/run.py's (``measure``). Writes rules.md and rules.json
-to --out (``--skip-only``: just the nonfinite table, to skip.md / skip.json).
+The rows are the tests' table of rules (tests/conftest.py, ``RULES``): each rule with its
+defaults, and again with its ``full_state`` options where those keep more state arrays (more
+memory traffic: SGD with momentum, AMSGrad, ...). For each row, one flat tensor of --size
+elements: fastoptim's step, the bandwidth ceiling for that row's own traffic (``_core.Traffic``
+with as many state arrays: reads p, g and the state, writes p and the state, no arithmetic),
+``torch.optim``'s default (for-loop) step and its fused CPU kernel where torch has one. Then the
+cost of ``nonfinite="skip"`` over the default, without and with ``max_grad_norm``. Timing,
+interleaving and the guard against other processes are bench/run.py's (``measure``). Writes
+rules.md and rules.json to --out (``--skip-only``: skip.md and skip.json).
 """
 
 from __future__ import annotations
@@ -25,41 +26,53 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-import fastoptim as fo
 from fastoptim import _core
 from fastoptim.flat import aligned_zeros
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+from conftest import RULES  # noqa: E402  (needs pytest: the bench extra has it)
 from run import fill_random, machine_info, measure, set_threads  # noqa: E402
 
 FRESH = 4  # arrays of fresh gradients the skip table cycles through
+MAX_GRAD_NORM = 1.0  # below the norm of the skip table's gradients: clipping scales them
+SKIP_ROWS = "SGD,SGD momentum,Adam"  # the skip table's rows unless --skip-rows says otherwise
 
-# name: (fastoptim factory, torch factory (None: not in torch), number of state arrays)
-RULES = {
-    "SGD": (lambda p: fo.SGD(p, lr=1e-3), lambda p, **k: torch.optim.SGD(p, lr=1e-3, **k), 0),
-    "SGD momentum": (lambda p: fo.SGD(p, lr=1e-3, momentum=0.9),
-                     lambda p, **k: torch.optim.SGD(p, lr=1e-3, momentum=0.9, **k), 1),
-    "Adam": (lambda p: fo.Adam(p), lambda p, **k: torch.optim.Adam(p, **k), 2),
-    "AMSGrad": (lambda p: fo.Adam(p, amsgrad=True),
-                lambda p, **k: torch.optim.Adam(p, amsgrad=True, **k), 3),
-    "AdamW": (lambda p: fo.AdamW(p), lambda p, **k: torch.optim.AdamW(p, **k), 2),
-    "Adagrad": (lambda p: fo.Adagrad(p), lambda p, **k: torch.optim.Adagrad(p, **k), 1),
-    "RMSprop": (lambda p: fo.RMSprop(p), lambda p, **k: torch.optim.RMSprop(p, **k), 1),
-    "RMSprop centered+momentum": (
-        lambda p: fo.RMSprop(p, centered=True, momentum=0.9),
-        lambda p, **k: torch.optim.RMSprop(p, centered=True, momentum=0.9, **k), 3),
-    "Adadelta": (lambda p: fo.Adadelta(p), lambda p, **k: torch.optim.Adadelta(p, **k), 2),
-    "Adamax": (lambda p: fo.Adamax(p), lambda p, **k: torch.optim.Adamax(p, **k), 2),
-    "NAdam": (lambda p: fo.NAdam(p), lambda p, **k: torch.optim.NAdam(p, **k), 2),
-    "RAdam": (lambda p: fo.RAdam(p), lambda p, **k: torch.optim.RAdam(p, **k), 2),
-    "Lion": (lambda p: fo.Lion(p), None, 1),
-    "ProximalSGD": (lambda p: fo.ProximalSGD(p, l1=1e-4), None, 0),
-    "ProximalAdagrad": (lambda p: fo.ProximalAdagrad(p, l1=1e-4), None, 1),
-}
+
+class Row(NamedTuple):
+    cls: type  # the fastoptim class
+    torch: str | None  # the torch.optim class (None: torch has none)
+    options: dict  # beyond the defaults, for both
+    slots: int  # state arrays kept
+
+
+def state_arrays(cls, options):
+    """How many state arrays the rule keeps with these options (counted after one step)."""
+    opt = cls([np.zeros(4, np.float32)], **options)
+    opt.step([np.ones(4, np.float32)])
+    return sum(isinstance(v, np.ndarray) for v in opt.state_dict()["state"].get(0, {}).values())
+
+
+def table_rows():
+    """Row name -> Row: every rule of the tests' table at its defaults, and as "<rule>
+    <option>+<option>" with its full_state options where they keep more state arrays."""
+    rows = {}
+    for name, rule in RULES.items():
+        rows[name] = Row(rule.cls, rule.torch, {}, state_arrays(rule.cls, {}))
+        slots = state_arrays(rule.cls, rule.full_state)
+        if slots > rows[name].slots:
+            rows[f"{name} {'+'.join(rule.full_state)}"] = Row(rule.cls, rule.torch,
+                                                                rule.full_state, slots)
+    return rows
+
+
+ROWS = table_rows()
 
 
 def traffic_bytes(slots: int) -> int:
@@ -68,23 +81,23 @@ def traffic_bytes(slots: int) -> int:
 
 
 def traffic_slots(n, slots):
-    """State arrays for a Traffic plan: `slots` of them, as the plan's per-slot lists."""
+    """State arrays for a Traffic plan: `slots` of them, as the plan's per-slot lists (3)."""
     return [[aligned_zeros(n)] if k < slots else None for k in range(3)]
 
 
-def contenders(name, p, g):
-    fo_make, torch_make, slots = RULES[name]
-    opt = fo_make([p])
+def contenders(row, p, g):
+    opt = row.cls([p], **row.options)
     c = {"fastoptim": lambda: opt.step([g])}
-    ceil = _core.Traffic([{"slots": slots}], [p], [0], traffic_slots(p.size, slots),
+    ceil = _core.Traffic([{"slots": row.slots}], [p], [0], traffic_slots(p.size, row.slots),
                          np.zeros(1, np.int64), None)
     c["ceiling"] = lambda: ceil.step([g])
-    if torch_make is not None:
+    if row.torch is not None:
+        make = getattr(torch.optim, row.torch)
         t = torch.from_numpy(p).requires_grad_(True)
         t.grad = torch.from_numpy(g)
-        c["torch default"] = torch_make([t], foreach=False).step
+        c["torch default"] = make([t], foreach=False, **row.options).step
         try:
-            fused = torch_make([t], fused=True)
+            fused = make([t], fused=True, **row.options)
             fused.step()
             c["torch fused"] = fused.step
         except (RuntimeError, TypeError, ValueError):
@@ -112,10 +125,17 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--size", type=int, default=None, help="log2 of the elements (default 26)")
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--skip-only", action="store_true",
                     help='only the nonfinite="skip" measurements (to skip.md / skip.json)')
+    ap.add_argument("--skip-rows", default=SKIP_ROWS,
+                    help=f'rows of the skip table, or "all" (default "{SKIP_ROWS}"; rows: '
+                         + ", ".join(ROWS) + ")")
     args = ap.parse_args(argv)
+    skip_names = list(ROWS) if args.skip_rows == "all" else args.skip_rows.split(",")
+    unknown = [name for name in skip_names if name not in ROWS]
+    if unknown:
+        ap.error(f"--skip-rows: unknown {unknown}; rows: {list(ROWS)}")
 
     class Cfg:
         pass
@@ -137,15 +157,15 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     p, g = aligned_zeros(n), aligned_zeros(n)
     rows = []
-    for name in ([] if args.skip_only else RULES):
+    for name in ([] if args.skip_only else ROWS):
         fill_random([p], rng)
         fill_random([g], rng, 1e-2)
-        c = contenders(name, p, g)
+        c = contenders(ROWS[name], p, g)
         for t in threads:
             set_threads(t)
             meas = measure(c, cfg, t)
             med = {k: v["median_s"] for k, v in meas["per"].items()}
-            row = dict(rule=name, threads=t, n=n, bytes_per_elem=traffic_bytes(RULES[name][2]),
+            row = dict(rule=name, threads=t, n=n, bytes_per_elem=traffic_bytes(ROWS[name].slots),
                        median_s=med, gelem_s={k: n / s / 1e9 for k, s in med.items()},
                        pct_ceiling=100 * med["ceiling"] / med["fastoptim"],
                        vs_torch_default=med.get("torch default", np.nan) / med["fastoptim"],
@@ -158,89 +178,52 @@ def main(argv=None):
         del c
         gc.collect()
 
-    # nonfinite="skip" against the default, same data (no NaN: the step goes through), and
-    # the same two for the memory pattern alone (Traffic in place / guarded). A few percent
-    # matter here, so more repetitions than above, and each cost is the median over repetitions
-    # of the ratio of two contenders timed in the same repetition: drift over the
-    # run (another tenant's load, the host's memory clock) cancels in the ratio.
+    # nonfinite="skip" against the default on the same data (finite: every step goes through),
+    # and the same pair with max_grad_norm, whose norm already reads every gradient and decides
+    # for skip without a pass of its own. A few percent matter here, so more repetitions than
+    # above, and each cost is the median over repetitions of the ratio of two contenders timed
+    # in the same repetition: drift over the run (another tenant's load, the host's memory
+    # clock) cancels in the ratio. Each step takes a fresh gradient (FRESH arrays in turn), as
+    # training does.
     skip_cfg = copy.copy(cfg)
     if not args.quick:
         skip_cfg.min_reps, skip_cfg.max_reps, skip_cfg.budget_s = 9, 41, 15.0
-    # Two kinds of gradients: *fixed*, the same array every step (the moving averages settle
-    # on it), and *fresh*, a new draw of noise every step (cycling through FRESH arrays), as
-    # minibatch gradients whose noise is as large as their mean are: the averages keep
-    # crossing zero, and the in-place restore of the state misses more often.
     skip_rows = []
     fill_random([p], rng)
-    fill_random([g], rng, 1e-2)
     fresh = []
     for _ in range(FRESH):
         fresh.append(aligned_zeros(n))
         fill_random([fresh[-1]], rng, 1e-2)
-    rules = (("SGD", 0, lambda s: fo.SGD([p], lr=1e-3, nonfinite=s)),
-             ("Adam", 2, lambda s: fo.Adam([p], nonfinite=s)),
-             ("SGD momentum", 1, lambda s: fo.SGD([p], lr=1e-3, momentum=0.9, nonfinite=s)))
-    for (name, slots, make), grads in itertools.product(rules, ("fixed", "fresh")):
-        fixed = grads == "fixed"
-        if not fixed and slots == 0:
-            continue  # no state: the same step as with fixed gradients
-        opts = {s: make(s) for s in ("propagate", "skip")}
-        for forced, fused in (("skip pre-scan", False), ("skip fused", True)):
-            opts[forced] = make("skip")  # either check, forced whatever the size
-            opts[forced]._fused_check = fused
-        opts["skip buffers"] = make("skip")  # fused, with every state array to second buffers
-        opts["skip buffers"]._fused_check = True
-        opts["skip buffers"]._state_in_place = False
-        if slots:
-            opts["skip in place"] = make("skip")  # fused, restorable state always in place
-            opts["skip in place"]._fused_check = True
-            opts["skip in place"]._state_in_place = True
-        if fixed:
-            c = {s: (lambda o=o: o.step([g])) for s, o in opts.items()}
-            for mode in ("propagate", "skip"):
-                ceil = _core.Traffic([{"slots": slots}], [p], [0], traffic_slots(n, slots),
-                                     np.zeros(1, np.int64), None, [],
-                                     traffic_slots(n, slots) if mode == "skip" else None)
-                ceil.nonfinite = mode
-                c[f"ceiling {mode}"] = lambda ceil=ceil: ceil.step([g])
-        else:
-            c = {s: (lambda o=o, k=itertools.count(): o.step([fresh[next(k) % FRESH]]))
-                 for s, o in opts.items()}
-            for _ in range(2 * FRESH):  # past the first steps, whose averages still grow
-                for step in c.values():
-                    step()
+    for name in skip_names:
+        row = ROWS[name]
+        opts = {"propagate": dict(), "skip": dict(nonfinite="skip"),
+                "propagate, max_grad_norm": dict(max_grad_norm=MAX_GRAD_NORM),
+                "skip, max_grad_norm": dict(max_grad_norm=MAX_GRAD_NORM, nonfinite="skip")}
+        opts = {k: row.cls([p], **row.options, **kw) for k, kw in opts.items()}
+        c = {k: (lambda o=o, i=itertools.count(): o.step([fresh[next(i) % FRESH]]))
+             for k, o in opts.items()}
         for t in threads:
             set_threads(t)
             meas = measure(c, skip_cfg, t)
             over = lambda a, b: paired_pct(meas, a, b)  # noqa: E731
             skip_q = over("skip", "propagate")
-            in_place = opts.get("skip in place", opts["skip fused"])
-            row = dict(rule=name, threads=t, gradients=grads,
-                       overhead_pct=skip_q[1], overhead_quartiles_pct=skip_q,
-                       prescan_overhead_pct=over("skip pre-scan", "propagate")[1],
-                       fused_overhead_pct=over("skip fused", "propagate")[1],
-                       in_place_overhead_pct=over("skip in place", "propagate")[1]
-                       if slots else float("nan"),
-                       buffers_overhead_pct=over("skip buffers", "propagate")[1],
-                       check=opts["skip"]._plan.last_check,
-                       fused=(opts["skip"]._plan.last_check or "").startswith("fused"),
-                       ceiling_overhead_pct=over("ceiling skip", "ceiling propagate")[1]
-                       if fixed else float("nan"),
-                       pct_guarded_ceiling=100 + over("ceiling skip", "skip fused")[1]
-                       if fixed else float("nan"),
-                       median_s={k: v["median_s"] for k, v in meas["per"].items()},
-                       reps=meas["reps"], clean_reps=meas["clean_reps"],
-                       logged_pct=100 * in_place._plan.logged / n,
-                       disturbed=meas["disturbed"])
-            skip_rows.append(row)
-            print(f"skip {name} {grads} {t} thr: {row['overhead_pct']:+.1f}% over propagate "
-                  f"({row['check']}; pre-scan {row['prescan_overhead_pct']:+.1f}%, fused "
-                  f"{row['fused_overhead_pct']:+.1f}%, in place "
-                  f"{row['in_place_overhead_pct']:+.1f}%, second buffers "
-                  f"{row['buffers_overhead_pct']:+.1f}%); pattern alone "
-                  f"{row['ceiling_overhead_pct']:+.1f}%; {row['pct_guarded_ceiling']:.0f}% of its "
-                  f"ceiling; logged in place {row['logged_pct']:.2f}%", file=sys.stderr)
+            clip_q = over("skip, max_grad_norm", "propagate, max_grad_norm")
+            r = dict(rule=name, threads=t, n=n, gradients="fresh",
+                     overhead_pct=skip_q[1], overhead_quartiles_pct=skip_q,
+                     check=opts["skip"]._plan.last_check,
+                     clip_overhead_pct=clip_q[1], clip_overhead_quartiles_pct=clip_q,
+                     clip_check=opts["skip, max_grad_norm"]._plan.last_check,
+                     norm_cost_pct=over("propagate, max_grad_norm", "propagate")[1],
+                     median_s={k: v["median_s"] for k, v in meas["per"].items()},
+                     reps=meas["reps"], clean_reps=meas["clean_reps"],
+                     disturbed=meas["disturbed"])
+            skip_rows.append(r)
+            print(f"skip {name} {t} thr: {r['overhead_pct']:+.1f}% over propagate "
+                  f"({r['check']}); with max_grad_norm {r['clip_overhead_pct']:+.1f}% "
+                  f"({r['clip_check']}); max_grad_norm itself {r['norm_cost_pct']:+.1f}%",
+                  file=sys.stderr)
         del c, opts
+        gc.collect()
     del fresh
 
     info["seconds"] = round(time.perf_counter() - start)
@@ -252,7 +235,9 @@ def main(argv=None):
         json.dump(dict(machine=info, size=n, rows=rows, skip=skip_rows), f, indent=1)
     command = "python bench/rules.py" + "".join(
         f" {flag}" for flag, on in (("--quick", args.quick), ("--skip-only", args.skip_only),
-                                    (f"--size {args.size}", args.size)) if on)
+                                    (f"--size {args.size}", args.size),
+                                    (f"--skip-rows '{args.skip_rows}'",
+                                     args.skip_rows != SKIP_ROWS)) if on)
     md = render(info, n, rows, skip_rows, threads, command)
     with open(os.path.join(args.out, stem + ".md"), "w") as f:
         f.write(md)
@@ -260,67 +245,56 @@ def main(argv=None):
 
 
 def render(info, n, rows, skip_rows, threads, command):
-    out = [f"# Every rule at 2^{n.bit_length() - 1} elements",
+    title = "Every rule" if rows else 'The cost of nonfinite="skip"'
+    out = [f"# {title} at 2^{n.bit_length() - 1} elements",
            "",
            f"`{command}` · {info['date']} · {info['cpu']} ({info['cores']} cores) · target "
            f"`{info['cpu_target']}` · torch {info['torch']} · {info['seconds']} s",
-           "",
-           "Gelem/s of one step (median), % of the bandwidth ceiling measured for the rule's own "
-           "traffic at the same size and threads, and fastoptim's speedup over torch.optim's "
-           "default (for-loop) step and its fused CPU kernel (— where torch has none). † marks "
-           "a row measured while other processes were busy.",
            ""]
-    head = "| rule | B/elem |" + "".join(f" {t} thr Gelem/s | % ceil | × torch default | "
-                                        f"× torch fused |" for t in threads)
     if rows:
-        out += [head, "|" + "---|" * (2 + 4 * len(threads))]
-    for name in (RULES if rows else []):
-        cells = [name, str(traffic_bytes(RULES[name][2]))]
+        out += ["Gelem/s of one step (median), % of the bandwidth ceiling measured for the "
+                "rule's own traffic at the same size and threads, and fastoptim's speedup over "
+                "torch.optim's default (for-loop) step and its fused CPU kernel (— where torch "
+                "has none). † marks a row measured while other processes were busy.",
+                "",
+                "| rule | B/elem |" + "".join(f" {t} thr Gelem/s | % ceil | × torch default | "
+                                             f"× torch fused |" for t in threads),
+                "|" + "---|" * (2 + 4 * len(threads))]
+    fmt = lambda x: "—" if not np.isfinite(x) else f"{x:.2f}×"  # noqa: E731
+    for name in dict.fromkeys(r["rule"] for r in rows):
+        cells = [name, str(next(r["bytes_per_elem"] for r in rows if r["rule"] == name))]
         for t in threads:
             r = next(r for r in rows if r["rule"] == name and r["threads"] == t)
-            dag = "†" if r["disturbed"] else ""
-            fmt = lambda x, s="×": "—" if not np.isfinite(x) else f"{x:.2f}{s}"  # noqa: E731
-            cells += [f"{r['gelem_s']['fastoptim']:.2f}{dag}", f"{r['pct_ceiling']:.0f}%",
-                      fmt(r["vs_torch_default"]), fmt(r["vs_torch_fused"])]
+            cells += [f"{r['gelem_s']['fastoptim']:.2f}{'†' if r['disturbed'] else ''}",
+                      f"{r['pct_ceiling']:.0f}%", fmt(r["vs_torch_default"]),
+                      fmt(r["vs_torch_fused"])]
         out.append("| " + " | ".join(cells) + " |")
-    out += ["", "Cost of `nonfinite=\"skip\"` over the default, gradients finite. *skip* is "
-            "what the optimizer does at this size: beyond the last-level cache, or from 8 MiB "
-            "for a step that writes no second buffer, the check is fused into the update "
-            "(parameters and moving averages updated in place and restored from their new "
-            "values plus a log if a NaN turns up; other state streamed to second buffers, the "
-            "same bytes as in place), else a read-only pre-scan of the gradients. *pre-scan* "
-            "and *fused* force either check; *in place* and *second buffers* force the fused "
-            "check with the moving averages always in place, or all state streamed to second "
-            "buffers. *Gradients*: *fixed*, the same array every step (the averages settle on "
-            "it); *fresh*, a new draw of noise every step (cycling through "
-            f"{FRESH} arrays), so that the averages keep crossing zero, as with minibatch "
-            "gradients whose noise is as large as their mean. "
-            "*Pattern alone* compares the bandwidth-ceiling kernel (no arithmetic, state "
-            "streamed) guarded against in place: what this machine charges for streaming to a "
-            "second buffer instead of writing back in place. *% of guarded ceiling* is the "
-            "fused check's speed against that ceiling; *logged in place*, the values "
-            "(parameters and state) the undo log of the step with state in place kept, as a "
-            "share of the elements. Each cost is the median over repetitions of the ratio "
-            "of two steps timed in the same repetition (*quartiles*: the middle half of those "
-            "ratios for *skip*); *reps*: repetitions undisturbed by other processes / run.",
-            "",
-            "| rule | gradients | threads | skip | (quartiles) | (check) | pre-scan | fused "
-            "| in place | second buffers | pattern alone | % of guarded ceiling | logged in place "
-            "| reps |",
-            "|---|---|--:|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
-    pct = lambda x: "—" if not np.isfinite(x) else f"{x:+.1f}%"  # noqa: E731
+    if rows and skip_rows:
+        out.append("")
+    if skip_rows:
+        out += ["Cost of `nonfinite=\"skip\"` over the default, gradients finite (a fresh one "
+                f"each step, {FRESH} arrays in turn). *skip*: a read-only scan of the "
+                "gradients before the step writes anything (`_plan.last_check == \"scan\"`). "
+                "*skip, max_grad_norm*: the same against the default with `max_grad_norm="
+                f"{MAX_GRAD_NORM:g}`, where the clipping norm, a full read of the gradients "
+                "anyway, decides (`\"norm\"`): near zero expected. *max_grad_norm itself*: "
+                "the default with clipping against without, for scale. Each cost is the median "
+                "over repetitions of the ratio of two steps timed in the same repetition "
+                "(*quartiles*: the middle half of those ratios); *reps*: repetitions "
+                "undisturbed by other processes / run; † a row measured while other processes "
+                "were busy.",
+                "",
+                "| rule | threads | skip | (quartiles) | skip, max_grad_norm | (quartiles) "
+                "| max_grad_norm itself | reps |",
+                "|---|--:|--:|---|--:|---|--:|--:|"]
     for r in skip_rows:
         q1, _, q3 = r["overhead_quartiles_pct"]
-        check = r.get("check") or ("fused" if r["fused"] else "pre-scan")
-        ceiling = r["pct_guarded_ceiling"]
-        out.append(f"| {r['rule']} | {r.get('gradients', 'fixed')} | {r['threads']} | "
+        c1, _, c3 = r["clip_overhead_quartiles_pct"]
+        out.append(f"| {r['rule']} | {r['threads']} | "
                    f"{r['overhead_pct']:+.1f}%{'†' if r['disturbed'] else ''} | "
-                   f"{q1:+.1f}% .. {q3:+.1f}% | {check} "
-                   f"| {r['prescan_overhead_pct']:+.1f}% | {r['fused_overhead_pct']:+.1f}% | "
-                   f"{pct(r.get('in_place_overhead_pct', float('nan')))} | "
-                   f"{r['buffers_overhead_pct']:+.1f}% | {pct(r['ceiling_overhead_pct'])} | "
-                   + ("—" if not np.isfinite(ceiling) else f"{ceiling:.0f}%")
-                   + f" | {r['logged_pct']:.2f}% | {r['clean_reps']}/{r['reps']} |")
+                   f"{q1:+.1f}% .. {q3:+.1f}% | {r['clip_overhead_pct']:+.1f}% | "
+                   f"{c1:+.1f}% .. {c3:+.1f}% | {r['norm_cost_pct']:+.1f}% | "
+                   f"{r['clean_reps']}/{r['reps']} |")
     return "\n".join(out) + "\n"
 
 

@@ -5,43 +5,27 @@
 #include <string>
 #include <vector>
 
-#include "kernels/adadelta.h"
-#include "kernels/adagrad.h"
-#include "kernels/adam.h"
-#include "kernels/adamax.h"
-#include "kernels/ema.h"
-#include "kernels/lion.h"
-#include "kernels/lookahead.h"
-#include "kernels/nadam.h"
-#include "kernels/proximal.h"
-#include "kernels/radam.h"
-#include "kernels/rmsprop.h"
-#include "kernels/sgd.h"
-#include "kernels/traffic.h"
+#include "rules.h"
 
 namespace fastoptim {
 
+// One in-place step of a rule over n elements.
 template <class Rule>
 using KernelFn = void (*)(const typename Rule::Args&, Ptrs, int64_t);
 
-// A guarded step (nonfinite="skip"/"raise", see kernels/io-inl.h), and one phase of its undo.
-template <class Rule>
-using GuardedFn = void (*)(const typename Rule::Args&, Ptrs, int64_t, Guard&);
-template <class Rule>
-using UndoFn = void (*)(const typename Rule::Args&, Ptrs, int64_t, const Guard&, int phase);
-
-// A rule's entry points: the in-place step, and (update rules only) the guarded step and the
-// undo of a guarded step.
 template <class Rule>
 struct KernelSlot {
   KernelFn<Rule> fn = nullptr;
-  GuardedFn<Rule> guarded = nullptr;
-  UndoFn<Rule> undo = nullptr;
 };
 
-// One function pointer per rule; get<Rule>() / set<Rule>() pick the rule's slot.
+// An element-wise operation on two arrays of n floats and a scalar (kernels/vector-inl.h).
+using PairFn = void (*)(float, float* a, float* b, int64_t n);
+
+template <class List>
+struct KernelTable;
+// One kernel per rule (get<Rule>()), and the vector operations.
 template <class... Rules>
-struct KernelTable : KernelSlot<Rules>... {
+struct KernelTable<RuleList<Rules...>> : KernelSlot<Rules>... {
   const char* name = nullptr;
   // Whether any of x[0..n) is NaN or infinite.
   bool (*any_nonfinite)(const float* x, int64_t n) = nullptr;
@@ -53,21 +37,18 @@ struct KernelTable : KernelSlot<Rules>... {
   double (*sum_pow)(const float* x, int64_t n, double p) = nullptr;
   double (*dot)(const float* x, const float* y, int64_t n) = nullptr;
   double (*max_abs)(const float* x, int64_t n) = nullptr;
+  // x *= f, and the pairwise operations of kernels/vector-inl.h: y += a * x, the EMA of the
+  // weights, Lookahead's synchronisation, and the exchange of two arrays.
+  void (*scale)(float f, float* x, int64_t n) = nullptr;
+  PairFn axpy = nullptr, ema_update = nullptr, lookahead_sync = nullptr, swap = nullptr;
+
   template <class Rule>
   KernelFn<Rule> get() const { return KernelSlot<Rule>::fn; }
   template <class Rule>
-  const KernelSlot<Rule>& slot() const { return *this; }
-  template <class Rule>
-  void set(KernelFn<Rule> f, GuardedFn<Rule> guarded = nullptr, UndoFn<Rule> undo = nullptr) {
-    KernelSlot<Rule>::fn = f;
-    KernelSlot<Rule>::guarded = guarded;
-    KernelSlot<Rule>::undo = undo;
-  }
+  void set(KernelFn<Rule> f) { KernelSlot<Rule>::fn = f; }
 };
 
-using Kernels = KernelTable<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion,
-                            ProximalSgd, ProximalAdagrad, LookaheadSync, EmaUpdate, EmaSwap,
-                            Traffic>;
+using Kernels = KernelTable<AllRules>;
 
 // The table in use. Chosen once at import; set_target changes it (tests force lower targets).
 const Kernels& active_kernels();

@@ -1,9 +1,9 @@
 #include "vector_ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "dispatch.h"
 #include "parallel.h"
 
 namespace fastoptim {
@@ -79,18 +79,45 @@ int64_t first_nonfinite(const std::vector<Run>& runs) {
   return -1;
 }
 
-void axpy(double alpha, const float* x, float* y, int64_t n) {
-  const float a = static_cast<float>(alpha);
-  parallel_ranges(n, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) y[i] += a * x[i];
+void pairwise(PairFn fn, double s, const std::vector<Pair>& pairs) {
+  const float f = static_cast<float>(s);
+  std::vector<int64_t> ends;  // each pair's end in the concatenated range
+  int64_t total = 0;
+  for (const Pair& p : pairs) ends.push_back(total += p.n);
+  parallel_ranges(total, [&](int64_t begin, int64_t end) {
+    // From the first pair that ends after `begin`.
+    for (size_t k = std::upper_bound(ends.begin(), ends.end(), begin) - ends.begin();
+         k < pairs.size() && ends[k] - pairs[k].n < end; ++k) {
+      const int64_t start = ends[k] - pairs[k].n;
+      const int64_t lo = std::max(begin, start) - start, hi = std::min(end, ends[k]) - start;
+      fn(f, pairs[k].a + lo, pairs[k].b + lo, hi - lo);
+    }
   });
 }
 
 void scale(float* x, int64_t n, double factor) {
   const float f = static_cast<float>(factor);
-  parallel_ranges(n, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) x[i] *= f;
-  });
+  const auto kernel = active_kernels().scale;
+  parallel_ranges(n, [&](int64_t begin, int64_t end) { kernel(f, x + begin, end - begin); });
+}
+
+void two_loop(float* q, int64_t n, const std::vector<const float*>& dirs,
+              const std::vector<const float*>& stps, const std::vector<double>& ro,
+              double h_diag) {
+  const PairFn axpy = active_kernels().axpy;
+  // q += a * x
+  auto add = [&](float a, const float* x) { pairwise(axpy, a, {{q, const_cast<float*>(x), n}}); };
+  const size_t m = ro.size();
+  std::vector<float> al(m);
+  for (size_t k = m; k-- > 0;) {
+    al[k] = static_cast<float>(dot(stps[k], q, n)) * static_cast<float>(ro[k]);
+    add(-al[k], dirs[k]);
+  }
+  scale(q, n, h_diag);
+  for (size_t k = 0; k < m; ++k) {
+    const float be = static_cast<float>(dot(dirs[k], q, n)) * static_cast<float>(ro[k]);
+    add(al[k] - be, stps[k]);
+  }
 }
 
 }  // namespace fastoptim

@@ -1,8 +1,12 @@
-"""The table that drives the shared suites: each rule with its option combinations."""
+"""The one table of rules (RULES) and the helpers of the shared suites.
+
+RULES drives the parametrized suites, tests/fuzz.py and bench/rules.py: adding a rule to the
+tests is one row here (and its reference in reference.py)."""
 
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -28,67 +32,122 @@ def _sgd_configs():
     return out
 
 
-# name -> (fastoptim class, reference class, torch class name, lr for tests, option combinations)
+class Rule(NamedTuple):
+    """One rule's row: everything the shared suites and bench/rules.py need to know of it."""
+
+    cls: type  # the fastoptim class
+    reference: type  # its float64 oracle in reference.py
+    torch: str | None  # the torch.optim class of the same name (None: torch has none)
+    lr: float  # the learning rate of the tests
+    configs: list  # every option combination (test_rules, test_torch_parity, ...)
+    core: list  # a few representative ones, for the heavier suites (sizes x targets x threads)
+    # Options under which the rule keeps every state array it has (state dict round trips; the
+    # variant rows of bench/rules.py, which move more memory).
+    full_state: dict
+    # Convergence (test_convergence.py), by variant ("" the rule's defaults): quadratic options,
+    # its bound after 500 steps, Rosenbrock options, its bound after 5000 steps.
+    converge: dict
+
+
 RULES = {
-    "SGD": (fo.SGD, ref.SGD, "SGD", 0.05, _sgd_configs()),
-    "Adam": (fo.Adam, ref.Adam, "Adam", 0.01,
-             _product(amsgrad=[False, True], maximize=[False, True], weight_decay=[0.0, 0.1],
-                      decoupled_weight_decay=[False, True])
-             + [dict(betas=(0.5, 0.8), eps=1e-3)]),
-    "AdamW": (fo.AdamW, ref.AdamW, "AdamW", 0.01,
-              _product(amsgrad=[False, True], maximize=[False, True], weight_decay=[0.0, 0.1])),
-    "Adagrad": (fo.Adagrad, ref.Adagrad, "Adagrad", 0.05,
-                _product(lr_decay=[0.0, 0.01], weight_decay=[0.0, 0.1],
-                         initial_accumulator_value=[0.0, 0.5], maximize=[False, True])),
-    "RMSprop": (fo.RMSprop, ref.RMSprop, "RMSprop", 0.01,
-                _product(centered=[False, True], momentum=[0.0, 0.9], weight_decay=[0.0, 0.1],
-                         maximize=[False, True]) + [dict(alpha=0.5, eps=1e-3)]),
-    "Adadelta": (fo.Adadelta, ref.Adadelta, "Adadelta", 1.0,
-                 _product(rho=[0.9, 0.5], weight_decay=[0.0, 0.1], maximize=[False, True])),
-    "Adamax": (fo.Adamax, ref.Adamax, "Adamax", 0.01,
-               _product(betas=[(0.9, 0.999), (0.5, 0.9)], weight_decay=[0.0, 0.1],
-                        maximize=[False, True])),
-    "NAdam": (fo.NAdam, ref.NAdam, "NAdam", 0.01,
-              _product(momentum_decay=[4e-3, 0.1], weight_decay=[0.0, 0.1],
-                       decoupled_weight_decay=[False, True], maximize=[False, True])),
-    "RAdam": (fo.RAdam, ref.RAdam, "RAdam", 0.01,
-              _product(betas=[(0.9, 0.999), (0.8, 0.9)], weight_decay=[0.0, 0.1],
-                       decoupled_weight_decay=[False, True], maximize=[False, True])),
-    "Lion": (fo.Lion, ref.Lion, None, 1e-3,
-             _product(betas=[(0.9, 0.99), (0.5, 0.7)], weight_decay=[0.0, 0.1],
-                      maximize=[False, True])),
-    "ProximalSGD": (fo.ProximalSGD, ref.ProximalSGD, None, 0.05,
-                    _product(l1=[0.0, 0.1], l2=[0.0, 0.5], maximize=[False, True])),
-    "ProximalAdagrad": (fo.ProximalAdagrad, ref.ProximalAdagrad, None, 0.05,
-                        _product(l1=[0.0, 0.1], l2=[0.0, 0.5],
-                                 initial_accumulator_value=[0.1, 1.0], maximize=[False, True])),
+    "SGD": Rule(
+        fo.SGD, ref.SGD, "SGD", 0.05, _sgd_configs(),
+        core=[{}, dict(momentum=0.9, dampening=0.1, weight_decay=0.01),
+              dict(momentum=0.9, nesterov=True, maximize=True)],
+        full_state=dict(momentum=0.9),
+        converge={"": (dict(lr=0.05), 1e-8, dict(lr=1e-3), 0.05),
+                  "momentum": (dict(lr=0.01, momentum=0.9), 1e-8,
+                               dict(lr=2e-4, momentum=0.9), 1e-3),
+                  "nesterov": (dict(lr=0.01, momentum=0.9, nesterov=True), 1e-8,
+                               dict(lr=2e-4, momentum=0.9, nesterov=True), 1e-3)}),
+    "Adam": Rule(
+        fo.Adam, ref.Adam, "Adam", 0.01,
+        _product(amsgrad=[False, True], maximize=[False, True], weight_decay=[0.0, 0.1],
+                 decoupled_weight_decay=[False, True]) + [dict(betas=(0.5, 0.8), eps=1e-3)],
+        core=[{}, dict(amsgrad=True, weight_decay=0.1, maximize=True),
+              dict(decoupled_weight_decay=True, weight_decay=0.1, betas=(0.8, 0.95))],
+        full_state=dict(amsgrad=True),
+        converge={"": (dict(lr=0.05), 1e-8, dict(lr=0.02), 1e-6),
+                  "amsgrad": (dict(lr=0.05, amsgrad=True), 1e-6,
+                              dict(lr=0.02, amsgrad=True), 1e-3)}),
+    "AdamW": Rule(
+        fo.AdamW, ref.AdamW, "AdamW", 0.01,
+        _product(amsgrad=[False, True], maximize=[False, True], weight_decay=[0.0, 0.1]),
+        core=[dict(amsgrad=True)],
+        full_state=dict(amsgrad=True),
+        converge={"": (dict(lr=0.05), 1e-8, dict(lr=0.02, weight_decay=0.0), 1e-6)}),
+    "Adagrad": Rule(
+        fo.Adagrad, ref.Adagrad, "Adagrad", 0.05,
+        _product(lr_decay=[0.0, 0.01], weight_decay=[0.0, 0.1],
+                 initial_accumulator_value=[0.0, 0.5], maximize=[False, True]),
+        core=[dict(lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.1)],
+        full_state={},
+        converge={"": (dict(lr=0.5), 1e-8, dict(lr=0.3), 0.05)}),
+    "RMSprop": Rule(
+        fo.RMSprop, ref.RMSprop, "RMSprop", 0.01,
+        _product(centered=[False, True], momentum=[0.0, 0.9], weight_decay=[0.0, 0.1],
+                 maximize=[False, True]) + [dict(alpha=0.5, eps=1e-3)],
+        core=[dict(centered=True, momentum=0.9, maximize=True), dict(weight_decay=0.1)],
+        full_state=dict(centered=True, momentum=0.9),
+        converge={"": (dict(lr=0.01), 1e-8, dict(lr=1e-3), 0.01),
+                  "centered": (dict(lr=0.01, centered=True, momentum=0.5), 1e-6,
+                               dict(lr=1e-3, centered=True), 0.05)}),
+    "Adadelta": Rule(
+        fo.Adadelta, ref.Adadelta, "Adadelta", 1.0,
+        _product(rho=[0.9, 0.5], weight_decay=[0.0, 0.1], maximize=[False, True]),
+        core=[dict(weight_decay=0.1)],
+        full_state={},
+        converge={"": (dict(lr=10.0), 1.0, dict(lr=2.5), 2.5)}),
+    "Adamax": Rule(
+        fo.Adamax, ref.Adamax, "Adamax", 0.01,
+        _product(betas=[(0.9, 0.999), (0.5, 0.9)], weight_decay=[0.0, 0.1],
+                 maximize=[False, True]),
+        core=[dict(maximize=True, weight_decay=0.1)],
+        full_state={},
+        converge={"": (dict(lr=0.05), 1e-8, dict(lr=0.05), 1e-6)}),
+    "NAdam": Rule(
+        fo.NAdam, ref.NAdam, "NAdam", 0.01,
+        _product(momentum_decay=[4e-3, 0.1], weight_decay=[0.0, 0.1],
+                 decoupled_weight_decay=[False, True], maximize=[False, True]),
+        core=[dict(decoupled_weight_decay=True, weight_decay=0.1)],
+        full_state={},
+        converge={"": (dict(lr=0.05), 1e-8, dict(lr=0.02), 5e-3)}),
+    "RAdam": Rule(
+        fo.RAdam, ref.RAdam, "RAdam", 0.01,
+        _product(betas=[(0.9, 0.999), (0.8, 0.9)], weight_decay=[0.0, 0.1],
+                 decoupled_weight_decay=[False, True], maximize=[False, True]),
+        core=[dict(betas=(0.8, 0.9), weight_decay=0.1)],
+        full_state={},
+        converge={"": (dict(lr=0.05), 1e-8, dict(lr=0.01), 0.02)}),
+    "Lion": Rule(
+        fo.Lion, ref.Lion, None, 1e-3,
+        _product(betas=[(0.9, 0.99), (0.5, 0.7)], weight_decay=[0.0, 0.1],
+                 maximize=[False, True]),
+        core=[dict(weight_decay=0.1)],
+        full_state={},
+        converge={"": (dict(lr=0.005), 1e-8, dict(lr=0.003), 0.04)}),
+    "ProximalSGD": Rule(
+        fo.ProximalSGD, ref.ProximalSGD, None, 0.05,
+        _product(l1=[0.0, 0.1], l2=[0.0, 0.5], maximize=[False, True]),
+        core=[dict(l1=0.1, l2=0.5)],
+        full_state={},
+        converge={"": (dict(lr=0.05, l2=0.01), 1e-8, dict(lr=1e-3), 0.05)}),
+    "ProximalAdagrad": Rule(
+        fo.ProximalAdagrad, ref.ProximalAdagrad, None, 0.05,
+        _product(l1=[0.0, 0.1], l2=[0.0, 0.5], initial_accumulator_value=[0.1, 1.0],
+                 maximize=[False, True]),
+        core=[dict(l1=0.1, l2=0.5)],
+        full_state={},
+        converge={"": (dict(lr=0.5, l1=1e-4), 1e-6, dict(lr=0.3), 0.05)}),
 }
 # Rules torch.optim also has (the others are checked against the float64 references only).
-TORCH_RULES = [name for name, entry in RULES.items() if entry[2] is not None]
+TORCH_RULES = [name for name, rule in RULES.items() if rule.torch is not None]
 
 # Every option combination of every rule, as (rule, config) pairs.
-ALL_CONFIGS = [(rule, config) for rule, entry in RULES.items() for config in entry[4]]
+ALL_CONFIGS = [(name, config) for name, rule in RULES.items() for config in rule.configs]
 
 # A few representative combinations per rule for the heavier suites (sizes x targets).
-CORE_CONFIGS = [
-    ("SGD", {}),
-    ("SGD", dict(momentum=0.9, dampening=0.1, weight_decay=0.01)),
-    ("SGD", dict(momentum=0.9, nesterov=True, maximize=True)),
-    ("Adam", {}),
-    ("Adam", dict(amsgrad=True, weight_decay=0.1, maximize=True)),
-    ("Adam", dict(decoupled_weight_decay=True, weight_decay=0.1, betas=(0.8, 0.95))),
-    ("AdamW", dict(amsgrad=True)),
-    ("Adagrad", dict(lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.1)),
-    ("RMSprop", dict(centered=True, momentum=0.9, maximize=True)),
-    ("RMSprop", dict(weight_decay=0.1)),
-    ("Adadelta", dict(weight_decay=0.1)),
-    ("Adamax", dict(maximize=True, weight_decay=0.1)),
-    ("NAdam", dict(decoupled_weight_decay=True, weight_decay=0.1)),
-    ("RAdam", dict(betas=(0.8, 0.9), weight_decay=0.1)),
-    ("Lion", dict(weight_decay=0.1)),
-    ("ProximalSGD", dict(l1=0.1, l2=0.5)),
-    ("ProximalAdagrad", dict(l1=0.1, l2=0.5)),
-]
+CORE_CONFIGS = [(name, config) for name, rule in RULES.items() for config in rule.core]
 
 
 def config_id(rule, config):

@@ -89,9 +89,9 @@ def test_clip_grad_value_matches_torch():
         np.testing.assert_array_equal(a, p.grad.numpy())
 
 
-@pytest.mark.parametrize("rule", ["SGD", "Adam", "RMSprop", "Lion"])
+@pytest.mark.parametrize("rule", RULES)
 def test_fused_max_grad_norm_equals_clipping_then_stepping(rule):
-    cls, lr = RULES[rule][0], RULES[rule][3]
+    cls, lr = RULES[rule].cls, RULES[rule].lr
     rng = np.random.default_rng(3)
     init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
     fused, separate = [p.copy() for p in init], [p.copy() for p in init]

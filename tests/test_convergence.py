@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fastoptim as fo
+from conftest import RULES
 
 A = np.linspace(1, 10, 20).astype(np.float32)  # condition number 10
 
@@ -23,27 +24,11 @@ def rosenbrock(p):
     return (1 - x) ** 2 + 100 * (y - x * x) ** 2, g
 
 
-# rule: (quadratic options, bound after 500 steps, Rosenbrock options, bound after 5000 steps)
-CASES = {
-    "SGD": (dict(lr=0.05), 1e-8, dict(lr=1e-3), 0.05),
-    "SGD-momentum": (dict(lr=0.01, momentum=0.9), 1e-8, dict(lr=2e-4, momentum=0.9), 1e-3),
-    "SGD-nesterov": (dict(lr=0.01, momentum=0.9, nesterov=True), 1e-8,
-                     dict(lr=2e-4, momentum=0.9, nesterov=True), 1e-3),
-    "Adam": (dict(lr=0.05), 1e-8, dict(lr=0.02), 1e-6),
-    "Adam-amsgrad": (dict(lr=0.05, amsgrad=True), 1e-6, dict(lr=0.02, amsgrad=True), 1e-3),
-    "AdamW": (dict(lr=0.05), 1e-8, dict(lr=0.02, weight_decay=0.0), 1e-6),
-    "Adagrad": (dict(lr=0.5), 1e-8, dict(lr=0.3), 0.05),
-    "RMSprop": (dict(lr=0.01), 1e-8, dict(lr=1e-3), 0.01),
-    "RMSprop-centered": (dict(lr=0.01, centered=True, momentum=0.5), 1e-6,
-                         dict(lr=1e-3, centered=True), 0.05),
-    "Adadelta": (dict(lr=10.0), 1.0, dict(lr=2.5), 2.5),
-    "Adamax": (dict(lr=0.05), 1e-8, dict(lr=0.05), 1e-6),
-    "NAdam": (dict(lr=0.05), 1e-8, dict(lr=0.02), 5e-3),
-    "RAdam": (dict(lr=0.05), 1e-8, dict(lr=0.01), 0.02),
-    "Lion": (dict(lr=0.005), 1e-8, dict(lr=0.003), 0.04),
-    "ProximalSGD": (dict(lr=0.05, l2=0.01), 1e-8, dict(lr=1e-3), 0.05),
-    "ProximalAdagrad": (dict(lr=0.5, l1=1e-4), 1e-6, dict(lr=0.3), 0.05),
-}
+# Every rule's convergence cases (conftest's table, column `converge`), by id "rule" or
+# "rule-variant": (rule, quadratic options, bound after 500 steps, Rosenbrock options, bound after
+# 5000 steps).
+CASES = {(name + "-" + variant if variant else name): (name, *case)
+         for name, rule in RULES.items() for variant, case in rule.converge.items()}
 
 
 def run(cls, kw, objective, x, steps):
@@ -55,8 +40,8 @@ def run(cls, kw, objective, x, steps):
 
 @pytest.mark.parametrize("case", CASES)
 def test_converges(case):
-    cls = getattr(fo, case.split("-")[0])
-    qkw, qbound, rkw, rbound = CASES[case]
+    rule, qkw, qbound, rkw, rbound = CASES[case]
+    cls = RULES[rule].cls
     assert run(cls, qkw, quadratic, np.ones(20, np.float32), 500) < qbound
     assert run(cls, rkw, rosenbrock, np.array([-1.5, 2.0], np.float32), 5000) < rbound
 

@@ -77,7 +77,7 @@ BIG = [(300, 401), 70_001, 17, (2, 3, 4)]
 
 @pytest.mark.parametrize("rule,config", CORE_CONFIGS, ids=[config_id(*c) for c in CORE_CONFIGS])
 def test_results_are_bitwise_identical_for_any_thread_count(target, threads, rule, config):
-    fo_cls = RULES[rule][0]
+    fo_cls = RULES[rule].cls
     rng = np.random.default_rng(1)
     init = [rng.standard_normal(s).astype(np.float32) for s in BIG]
     stream = list(grad_stream(rng, BIG, 6))

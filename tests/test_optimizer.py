@@ -241,16 +241,10 @@ def test_array_over_two_to_the_31_elements():
 # ---- every rule ------------------------------------------------------------------------
 from conftest import RULES, TORCH_RULES  # noqa: E402
 
-RICH = {  # options that exercise every state array of each rule
-    "SGD": dict(momentum=0.9), "Adam": dict(amsgrad=True), "AdamW": dict(amsgrad=True),
-    "RMSprop": dict(momentum=0.9, centered=True),
-}
-
-
 @pytest.mark.parametrize("rule", RULES)
 def test_every_rule_round_trips_its_state_dict(rule):
-    cls, lr = RULES[rule][0], RULES[rule][3]
-    kw = dict(lr=lr, **RICH.get(rule, {}))
+    cls, lr = RULES[rule].cls, RULES[rule].lr
+    kw = dict(lr=lr, **RULES[rule].full_state)  # every state array in play
     rng = np.random.default_rng(8)
     stream = list(grad_stream(rng, SHAPES, 16))
     full = params()
@@ -273,8 +267,8 @@ def test_every_rule_round_trips_its_state_dict(rule):
 
 @pytest.mark.parametrize("rule", RULES)
 def test_every_rule_on_the_flat_store_equals_the_list_api(rule):
-    cls, lr = RULES[rule][0], RULES[rule][3]
-    kw = dict(lr=lr, **RICH.get(rule, {}))
+    cls, lr = RULES[rule].cls, RULES[rule].lr
+    kw = dict(lr=lr, **RULES[rule].full_state)  # every state array in play
     store = fo.FlatParams(params())
     list_params = params()
     opt, list_opt = cls(store, **kw), cls(list_params, **kw)
@@ -291,8 +285,8 @@ def test_every_rule_on_the_flat_store_equals_the_list_api(rule):
 @pytest.mark.parametrize("rule", TORCH_RULES)
 def test_every_torch_rule_resumes_from_a_torch_state_dict(rule):
     torch = pytest.importorskip("torch")
-    cls, _, torch_name, lr, _ = RULES[rule]
-    kw = dict(lr=lr, **RICH.get(rule, {}))
+    cls, torch_name, lr = RULES[rule].cls, RULES[rule].torch, RULES[rule].lr
+    kw = dict(lr=lr, **RULES[rule].full_state)  # every state array in play
     init = params(3)
     theirs = [torch.tensor(p.copy()) for p in init]
     topt = getattr(torch.optim, torch_name)(theirs, **kw)

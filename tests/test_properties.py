@@ -37,7 +37,7 @@ shapes = st.lists(st.integers(0, 9), min_size=0, max_size=3).map(tuple) | \
 def test_native_equals_reference(case, shapes_, offset, grad_layout, threads, steps, lr_scale,
                                  seed):
     rule, config = case
-    cls, ref_cls, _, lr, _ = RULES[rule]
+    cls, ref_cls, lr = RULES[rule].cls, RULES[rule].reference, RULES[rule].lr
     rng = np.random.default_rng(seed)
     params = [placed(rng.standard_normal(s).astype(np.float32), offset) for s in shapes_]
     reference = ref_cls([p.copy() for p in params], lr=lr * lr_scale, **config)
@@ -84,7 +84,7 @@ arrays = st.one_of(
      "amsgrad", "nesterov", "momentum_decay", "lr_decay", "initial_accumulator_value"]),
     value=junk, grads=st.lists(arrays, min_size=0, max_size=3))
 def test_hostile_input_raises_clearly_and_changes_nothing(rule, key, value, grads):
-    cls, lr = RULES[rule][0], RULES[rule][3]
+    cls, lr = RULES[rule].cls, RULES[rule].lr
     params = [np.ones(5, np.float32), np.ones(5, np.float32)]
     opt = cls(params, lr=lr)
     opt.step([np.ones(5, np.float32)] * 2)
@@ -116,7 +116,7 @@ def test_hostile_input_raises_clearly_and_changes_nothing(rule, key, value, grad
     ["step", "exp_avg", "exp_avg_sq", "momentum_buffer", "sum", "square_avg", "mu_product",
      "nonsense"]), value=st.one_of(junk, arrays))
 def test_hostile_state_dict_raises_clearly_and_changes_nothing(rule, path, value):
-    cls, lr = RULES[rule][0], RULES[rule][3]
+    cls, lr = RULES[rule].cls, RULES[rule].lr
     params = [np.ones(5, np.float32)]
     opt = cls(params, lr=lr, **({"momentum": 0.9} if rule == "SGD" else {}))
     opt.step([np.full(5, 0.5, np.float32)])
@@ -140,7 +140,7 @@ def test_rss_stays_flat_over_100k_steps(rule):
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * 4096
 
-    cls, lr = RULES[rule][0], RULES[rule][3]
+    cls, lr = RULES[rule].cls, RULES[rule].lr
     p = [np.zeros(16, np.float32), np.zeros(3, np.float32)]
     opt = cls(p, lr=lr * 1e-3)
     g = [np.full(16, 1e-3, np.float32), np.full(3, 1e-3, np.float32)]

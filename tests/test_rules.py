@@ -36,7 +36,7 @@ def unaligned_like(g):
 
 
 def check_against_reference(rule, config, params, steps, rng, unaligned_grads=False):
-    fo_cls, ref_cls, _, lr, _ = RULES[rule]
+    fo_cls, ref_cls, lr = RULES[rule].cls, RULES[rule].reference, RULES[rule].lr
     reference = ref_cls([p.copy() for p in params], lr=lr, **config)
     opt = fo_cls(params, lr=lr, **config)
     reached = Reached(reference)
@@ -79,7 +79,8 @@ def test_every_option_combination_on_many_tensors(target, rule, config):
 def test_skipped_params_keep_their_own_step_count():
     rng = np.random.default_rng(3)
     params = [make_param(rng, 40), make_param(rng, 9)]
-    fo_cls, ref_cls, _, lr, _ = RULES["Adam"]
+    adam = RULES["Adam"]
+    fo_cls, ref_cls, lr = adam.cls, adam.reference, adam.lr
     opt, reference = fo_cls(params, lr=lr), ref_cls([p.copy() for p in params], lr=lr)
     for k, grads in enumerate(grad_stream(rng, [p.shape for p in params], 30)):
         if k % 3 == 0:

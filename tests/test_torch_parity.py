@@ -10,14 +10,14 @@ torch = pytest.importorskip("torch")
 
 from conftest import RULES, TORCH_RULES, assert_close, config_id, grad_stream  # noqa: E402
 
-ALL = [(rule, c) for rule in TORCH_RULES for c in RULES[rule][4]]
+ALL = [(rule, c) for rule in TORCH_RULES for c in RULES[rule].configs]
 SHAPES = [(5, 7), (33,), (2, 3, 17), (16,), (1,)]
 STEPS = 60
 
 
 @pytest.mark.parametrize("rule,config", ALL, ids=[config_id(*c) for c in ALL])
 def test_matches_torch(rule, config):
-    fo_cls, _, torch_name, lr, _ = RULES[rule]
+    fo_cls, torch_name, lr = RULES[rule].cls, RULES[rule].torch, RULES[rule].lr
     rng = np.random.default_rng(11)
     init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
     ours = [p.copy() for p in init]
@@ -52,7 +52,7 @@ def test_matches_torch(rule, config):
 def test_defaults_match_torch(rule):
     import inspect
 
-    fo_cls, _, torch_name, _, _ = RULES[rule]
+    fo_cls, torch_name = RULES[rule].cls, RULES[rule].torch
     ours = inspect.signature(fo_cls.__init__).parameters
     theirs = inspect.signature(getattr(torch.optim, torch_name).__init__).parameters
     for name, p in ours.items():

@@ -15,8 +15,6 @@ struct Adam : NoScalars {
   static constexpr const char* kName = "Adam";
   static constexpr int kSlots = 3;
   static constexpr const char* kSlotNames[kSlots] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
-  // Slots a guarded step may update in place and restore (kernels/io-inl.h).
-  static constexpr uint32_t kRestoredSlots = 0b011u;
 
   struct Hyper : AdamFamilyHyper {
     bool amsgrad;

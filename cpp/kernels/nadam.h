@@ -18,8 +18,6 @@ struct Nadam {
   static constexpr const char* kName = "NAdam";
   static constexpr int kSlots = 2;
   static constexpr const char* kSlotNames[kSlots] = {"exp_avg", "exp_avg_sq"};
-  // Slots a guarded step may update in place and restore (kernels/io-inl.h).
-  static constexpr uint32_t kRestoredSlots = 0b11u;
   static constexpr int kScalars = 1;
   static constexpr std::array<const char*, 1> kScalarNames{"mu_product"};
   static constexpr std::array<double, 1> kScalarInit{1.0};

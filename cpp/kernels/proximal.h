@@ -43,38 +43,31 @@ struct ProximalSgd : NoScalars {
   }
 };
 
+// ProximalSGD's hyperparameters and arguments, plus the accumulator's.
 struct ProximalAdagrad : NoScalars {
   static constexpr const char* kName = "ProximalAdagrad";
   static constexpr int kSlots = 1;
   static constexpr const char* kSlotNames[kSlots] = {"sum"};
 
-  struct Hyper {
-    double lr, l1, l2, initial_accumulator_value;
-    bool maximize;
+  struct Hyper : ProximalSgd::Hyper {
+    double initial_accumulator_value;
   };
-  struct Args {
-    GradPrep prep;
-    float lr, l1, l2, initial_sum;
+  struct Args : ProximalSgd::Args {
+    float initial_sum;
     int32_t first;
   };
 
   template <class G>
   static Hyper read(G& g) {
     Hyper h;
-    h.lr = g.real("lr", Bound::kNonNegative);
-    h.l1 = g.real("l1", Bound::kNonNegative);
-    h.l2 = g.real("l2", Bound::kNonNegative);
+    static_cast<ProximalSgd::Hyper&>(h) = ProximalSgd::read(g);
     h.initial_accumulator_value = g.real("initial_accumulator_value", Bound::kPositive);
-    h.maximize = g.flag("maximize");
     return h;
   }
   static bool needs_slot(const Hyper&, int) { return true; }
-  static Args args(const Hyper& h, int64_t step, double*) {
+  static Args args(const Hyper& h, int64_t step, double* scalars) {
     Args a{};
-    a.prep = GradPrep::make(h.maximize);
-    a.lr = static_cast<float>(h.lr);
-    a.l1 = static_cast<float>(h.l1);
-    a.l2 = static_cast<float>(h.l2);
+    static_cast<ProximalSgd::Args&>(a) = ProximalSgd::args(h, step, scalars);
     a.initial_sum = static_cast<float>(h.initial_accumulator_value);
     a.first = step == 1;
     return a;

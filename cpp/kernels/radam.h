@@ -16,8 +16,6 @@ struct Radam : NoScalars {
   static constexpr const char* kName = "RAdam";
   static constexpr int kSlots = 2;
   static constexpr const char* kSlotNames[kSlots] = {"exp_avg", "exp_avg_sq"};
-  // Slots a guarded step may update in place and restore (kernels/io-inl.h).
-  static constexpr uint32_t kRestoredSlots = 0b11u;
 
   using Hyper = AdamFamilyHyper;
   struct Args {

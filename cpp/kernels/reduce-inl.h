@@ -49,10 +49,9 @@ inline double sum_abs(const float* x, int64_t n) {
 
 // |x[i]|^e for an integer e >= 1, by binary exponentiation over a block of elements at a time:
 // each pass over the block multiplies by the base where e's bit is set, then squares the base,
-// so every pass is the same for all elements and vectorizes (pow per element does not: the norm
-// of 2^24 floats for p = 3 took 212 ms with it, 5.5 ms so, this VM). Each multiplication rounds
-// in double, so the power is within a few ulps of pow's. Sums in lane_sum's order, so every
-// target returns the same bits.
+// so every pass is the same for all elements and vectorizes, which pow per element does not.
+// Each multiplication rounds in double, so the power is within a few ulps of pow's. Sums in
+// lane_sum's order, so every target returns the same bits.
 constexpr int kPowBlock = 256;  // a multiple of kReduceLanes
 inline double sum_int_pow(const float* x, int64_t n, uint32_t e) {
   double acc[kReduceLanes] = {};

@@ -15,15 +15,8 @@
 //                                 points at the tensor's kScalars per-tensor float state values
 //                                 (kScalarNames, starting at kScalarInit), which args() advances
 //   kScalars, kScalarNames, kScalarInit   per-tensor scalar state (NAdam's mu_product), or none
-//   kRestoredSlots                (optional) the state slots a guarded step may update in place
-//                                 and restore (kernels/io-inl.h). The rule's vector constants
-//                                 then have restored_slots(), for their Args exactly the slots
-//                                 the kernel writes through io.state(..., old, estimate) (a
-//                                 subset of kRestoredSlots), and estimate(); and their guess()
-//                                 must not read the old state of those slots (undo passes 0);
-//                                 and the kernel runs its loop through specialize() (io-inl.h),
-//                                 which finishes the low bits the step keeps
-// and a kernel template <class V> void <rule>(const Args&, Ptrs, int64_t n) in <rule>-inl.h.
+// and a kernel template <class V> void step(const Args&, Ptrs, int64_t n) in <rule>-inl.h, which
+// updates n elements in place in one pass. The rule joins the list in rules.h.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -33,46 +26,21 @@ namespace fastoptim {
 constexpr int kMaxSlots = 3;
 
 // One tensor's (or one chunk's) memory: parameter, gradient and up to three state arrays, all
-// with the same number of float32 elements. Unused slots are null. State is read from s[k]; an
-// in-place step writes it back there, a guarded step (nonfinite="skip"/"raise") writes it to
-// d[k], a second buffer, so that the old state survives until the step is known to be good.
+// with the same number of float32 elements. Unused slots are null.
 struct Ptrs {
   float* p;
   const float* g;
   float* s[kMaxSlots];
-  float* d[kMaxSlots];
 
   Ptrs offset(int64_t i) const {
     Ptrs r = *this;
     r.p += i;
     r.g += i;
-    for (int k = 0; k < kMaxSlots; ++k) {
-      if (r.s[k]) r.s[k] += i;
-      if (r.d[k]) r.d[k] += i;
-    }
+    for (float*& x : r.s)
+      if (x) x += i;
     return r;
   }
 };
-
-// What a guarded kernel call reports and where it logs the values it cannot undo by
-// recomputation (see kernels/io-inl.h). The caller provides room for 4 n more entries.
-struct Guard {
-  // Element index (from the call's start) of each logged value, tagged with what it is in the
-  // top two bits (kLogTagShift): 0 a parameter, 1 + k state slot k...
-  uint32_t* offset;
-  float* value;         // ...and its old value
-  int64_t count;                   // entries used
-  int64_t state_count[kMaxSlots];  // of which values of state slot k
-  bool stream;  // write second state buffers with streaming stores (64-byte aligned)
-  bool bad;     // out: some gradient element was NaN or infinite
-  // The state slots, among those the rule can restore (its restored_slots()), updated in place
-  // this step, each keeping the two lowest bits of every old value in bits[k] (2 n bits, as
-  // kernels/io-inl.h packs them, low_bits_group(); room rounded up to 64 bytes, and 64-byte
-  // aligned: they are streamed), rather than written to d[k]. A bit mask.
-  uint32_t in_place;
-  uint8_t* bits[kMaxSlots];
-};
-constexpr int kLogTagShift = 30;
 
 // Bounds a real hyperparameter must satisfy (all must also be finite, never NaN).
 enum class Bound { kAny, kNonNegative, kPositive, kUnit /* [0, 1) */, kClosedUnit /* [0, 1] */ };

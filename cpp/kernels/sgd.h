@@ -12,8 +12,6 @@ struct Sgd : NoScalars {
   static constexpr const char* kName = "SGD";
   static constexpr int kSlots = 1;
   static constexpr const char* kSlotNames[kSlots] = {"momentum_buffer"};
-  // Slots a guarded step may update in place and restore (kernels/io-inl.h).
-  static constexpr uint32_t kRestoredSlots = 0b1u;
 
   struct Hyper {
     double lr, momentum, dampening, weight_decay;

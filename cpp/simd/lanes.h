@@ -13,7 +13,8 @@ struct Tail {
 
 // Calls f(i, Full{}) for every whole vector of N lanes in [0, n), then f(i, Tail{r}) once for
 // the r < N remaining elements, if any.
-// Always inlined, so that the loop sees what its caller knows (kernels/io-inl.h, specialize()).
+// Always inlined, so that the loop sees what its caller knows (kernels/common-inl.h,
+// specialize()).
 template <int N, class F>
 __attribute__((always_inline)) inline void for_each_vector(int64_t n, F&& f) {
   int64_t i = 0;

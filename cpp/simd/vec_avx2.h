@@ -27,52 +27,6 @@ struct Vec {
   static Vec load(const float* p, Tail t) { return {_mm256_maskload_ps(p, tail_mask(t))}; }
   void store(float* p, Full) const { _mm256_storeu_ps(p, v); }
   void store(float* p, Tail t) const { _mm256_maskstore_ps(p, tail_mask(t), v); }
-  // A store that bypasses the caches; p must be 32-byte aligned.
-  void stream(float* p) const { _mm256_stream_ps(p, v); }
-  // Bit mask of the lanes whose bit patterns differ.
-  static uint32_t differ(Vec a, Vec b) {
-    const __m256i eq = _mm256_cmpeq_epi32(_mm256_castps_si256(a.v), _mm256_castps_si256(b.v));
-    return ~static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(eq))) & 0xffu;
-  }
-
-  // Bit mask of the lanes that hold NaN or an infinity (all exponent bits set).
-  static uint32_t nonfinite(Vec a) {
-    const __m256i e = _mm256_set1_epi32(0x7f800000);
-    const __m256i x = _mm256_and_si256(_mm256_castps_si256(a.v), e);
-    return static_cast<uint32_t>(
-        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(x, e))));
-  }
-
-  // The guarded step's low bits (kernels/io-inl.h), packed vertically: acc shifted left by two
-  // bits, with the two lowest bits of each lane of x below. Sixteen vectors fill acc.
-  static Vec push_low_bits(Vec acc, Vec x) {
-    return {_mm256_castsi256_ps(_mm256_or_si256(
-        _mm256_slli_epi32(_mm256_castps_si256(acc.v), 2),
-        _mm256_and_si256(_mm256_castps_si256(x.v), _mm256_set1_epi32(3))))};
-  }
-  // The two bits of each lane of acc at bits 2 s and 2 s + 1, as 0..3.
-  static Vec low_bits_at(Vec acc, int s) {
-    return {_mm256_castsi256_ps(
-        _mm256_and_si256(_mm256_srl_epi32(_mm256_castps_si256(acc.v), _mm_cvtsi32_si128(2 * s)),
-                         _mm256_set1_epi32(3)))};
-  }
-  // Lanes where a's bit pattern is within -2..+1 of c's (what with_low_bits(c, ..) can reach).
-  static uint32_t within(Vec a, Vec c) {
-    const __m256i k = _mm256_add_epi32(
-        _mm256_sub_epi32(_mm256_castps_si256(a.v), _mm256_castps_si256(c.v)), _mm256_set1_epi32(2));
-    const __m256i in = _mm256_cmpeq_epi32(_mm256_min_epu32(k, _mm256_set1_epi32(3)), k);
-    return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(in)));
-  }
-  // Per lane, the float whose bit pattern is within -2..+1 of a's and ends in the two bits that
-  // low (0..3, as low_bits_at() gives them) holds.
-  static Vec with_low_bits(Vec a, Vec low) {
-    const __m256i x = _mm256_castps_si256(a.v), two = _mm256_set1_epi32(2);
-    const __m256i d = _mm256_sub_epi32(_mm256_castps_si256(low.v), x);
-    const __m256i k = _mm256_sub_epi32(
-        _mm256_and_si256(_mm256_add_epi32(d, two), _mm256_set1_epi32(3)), two);
-    return {_mm256_castsi256_ps(_mm256_add_epi32(x, k))};
-  }
-
   friend Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }

@@ -7,11 +7,10 @@ import copy
 import numbers
 from collections.abc import Mapping
 
-import numpy as np
 
 from . import _core
 from .flat import FlatParams, aligned_zeros, split_views
-from .optimizer import Optimizer, _param_list
+from .optimizer import Optimizer, _param_list, _saved_arrays, _unit_interval
 
 __all__ = ["EMA"]
 
@@ -44,38 +43,32 @@ class EMA:
             params = params.params
         self.params = _param_list(params, "params")
         _core.check_params(self.params)
-        self._hyper = {"decay": decay}
-        _core.EmaUpdate.validate(self._hyper)
+        self._decay = _unit_interval("decay", decay)
         self.shadow = split_views(aligned_zeros(sum(p.size for p in self.params)),
                                   [p.shape for p in self.params])
         for s, p in zip(self.shadow, self.params):
             s[...] = p
         self.num_updates = 0
-        n = len(self.params)
-        args = ([self._hyper], self.params, [0] * n, [self.shadow], np.zeros(n, np.int64), None)
-        self._update = _core.EmaUpdate(*args)
-        self._swap = _core.EmaSwap([{}], *args[1:])
         self._swapped = False
 
     @property
     def decay(self) -> float:
-        return self._hyper["decay"]
+        return self._decay
 
     @decay.setter
     def decay(self, value) -> None:
-        _core.EmaUpdate.validate({"decay": value})
-        self._hyper["decay"] = value
+        self._decay = _unit_interval("decay", value)
 
     def update(self) -> None:
         """Moves the average towards the current parameters (one native pass)."""
         if self._swapped:
             raise RuntimeError("EMA.update() while the averaged weights are swapped in")
-        self._update.step(self.params)  # reads no gradient: the params stand in
+        _core.ema_update(self.shadow, self.params, self._decay)
         self.num_updates += 1
 
     def swap(self) -> None:
         """Exchanges parameters and average in place (the optimizer sees the swapped values)."""
-        self._swap.step(self.params)
+        _core.swap(self.params, self.shadow)
         self._swapped = not self._swapped
 
     def __enter__(self) -> "EMA":
@@ -106,26 +99,15 @@ class EMA:
         missing = {"decay", "num_updates", "shadow"} - set(state_dict)
         if missing:
             raise ValueError(f"EMA state_dict lacks {sorted(missing)}")
-        decay = state_dict["decay"]
-        _core.EmaUpdate.validate({"decay": decay})
+        decay = _unit_interval("decay", state_dict["decay"])
         n = state_dict["num_updates"]
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
             raise ValueError(f"EMA num_updates must be an int >= 0, got {n!r}")
         swapped = bool(state_dict.get("swapped", False))
-        shadow = state_dict["shadow"]
-        if not isinstance(shadow, (list, tuple)) or len(shadow) != len(self.shadow):
-            raise ValueError(f"EMA state_dict must have {len(self.shadow)} shadow arrays")
-        arrays = []
-        for i, (a, mine) in enumerate(zip(shadow, self.shadow)):
-            a = np.asarray(a)
-            if a.dtype.kind != "f":
-                raise TypeError(f"EMA shadow[{i}] must be a float array, got {a.dtype}")
-            if a.shape != mine.shape:
-                raise ValueError(f"EMA shadow[{i}] has shape {a.shape}, expected {mine.shape}")
-            arrays.append(a)
+        arrays = _saved_arrays(state_dict["shadow"], self.shadow, "EMA shadow")
         if swapped != self._swapped:
             raise ValueError("EMA state_dict was saved with the average swapped "
                              f"{'in' if swapped else 'out'}; swap() first")
         for mine, a in zip(self.shadow, arrays):
             mine[...] = a
-        self._hyper["decay"], self.num_updates = decay, int(n)
+        self._decay, self.num_updates = decay, int(n)

@@ -6,11 +6,10 @@ import copy
 import numbers
 from collections.abc import Mapping
 
-import numpy as np
 
 from . import _core
 from .flat import aligned_zeros, split_views
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _saved_arrays, _unit_interval
 
 __all__ = ["Lookahead"]
 
@@ -40,13 +39,11 @@ class Lookahead:
             raise TypeError("Lookahead wraps a fastoptim optimizer, got "
                             f"{type(optimizer).__name__}")
         self.optimizer = optimizer
-        self._hyper = {"alpha": alpha}
         self.k = k
         self.alpha = alpha  # validated by the setter
         self._counter = 0
         self._params: list = []
         self._slow: list = []
-        self._sync = None
         self._attach()
 
     # Hyperparameters, validated on assignment.
@@ -64,12 +61,11 @@ class Lookahead:
 
     @property
     def alpha(self) -> float:
-        return self._hyper["alpha"]
+        return self._alpha
 
     @alpha.setter
     def alpha(self, value) -> None:
-        _core.LookaheadSync.validate({"alpha": value})
-        self._hyper["alpha"] = value
+        self._alpha = _unit_interval("alpha", value)
 
     @property
     def param_groups(self) -> list:
@@ -90,9 +86,6 @@ class Lookahead:
         slow = split_views(aligned_zeros(sum(p.size for p in params)), [p.shape for p in params])
         for p, s in zip(params, slow):
             s[...] = old.get(id(p), p)
-        n = len(params)
-        self._sync = _core.LookaheadSync([self._hyper], params, [0] * n, [slow],
-                                         np.zeros(n, np.int64), None)
         self._params, self._slow = params, slow
 
     def step(self, grads=None) -> None:
@@ -108,7 +101,7 @@ class Lookahead:
             return
         self._counter += 1
         if self._counter % self._k == 0:
-            self._sync.step(self._params)  # reads no gradient: the params stand in
+            _core.lookahead_sync(self._slow, self._params, self._alpha)
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad()
@@ -132,28 +125,15 @@ class Lookahead:
             raise ValueError("Lookahead state_dict must have 'optimizer' and 'lookahead'")
         la = state_dict["lookahead"]
         probe = Lookahead.__new__(Lookahead)  # validates k and alpha without touching self
-        probe._hyper = {}
         probe.k, probe.alpha = la.get("k"), la.get("alpha")
         counter = la.get("counter")
         if isinstance(counter, bool) or not isinstance(counter, numbers.Integral) or counter < 0:
             raise ValueError(f"Lookahead state_dict counter must be an int >= 0, got {counter!r}")
-        slow = la.get("slow")
-        if not isinstance(slow, (list, tuple)) or len(slow) != len(self._slow):
-            got = len(slow) if isinstance(slow, (list, tuple)) else "no"
-            raise ValueError(f"Lookahead state_dict has {got} slow weights, expected "
-                             f"{len(self._slow)}")
-        arrays = []
-        for i, (s, mine) in enumerate(zip(slow, self._slow)):
-            a = np.asarray(s)
-            if a.dtype.kind != "f":
-                raise TypeError(f"Lookahead slow[{i}] must be a float array, got {a.dtype}")
-            if a.shape != mine.shape:
-                raise ValueError(f"Lookahead slow[{i}] has shape {a.shape}, expected {mine.shape}")
-            arrays.append(a)
+        arrays = _saved_arrays(la.get("slow"), self._slow, "Lookahead slow")
         self.optimizer.load_state_dict(state_dict["optimizer"])  # checks itself before changing
         for mine, a in zip(self._slow, arrays):
             mine[...] = a
-        self._k, self._hyper["alpha"], self._counter = probe.k, probe.alpha, int(counter)
+        self._k, self._alpha, self._counter = probe.k, probe.alpha, int(counter)
 
     def __repr__(self) -> str:
         return f"Lookahead(k={self._k}, alpha={self.alpha}, optimizer={self.optimizer!r})"

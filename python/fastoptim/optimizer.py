@@ -42,21 +42,6 @@ def _param_list(params, where: str) -> list:
 
 
 
-class _PlanOption:
-    """A private optimizer option (for tests and benchmarks) that sets the native plan's
-    property of the same name, None (the default), True or False, and is kept across plan
-    rebuilds."""
-
-    def __init__(self, name: str, doc: str) -> None:
-        self.name, self.__doc__ = name, doc
-
-    def __get__(self, opt, owner=None):
-        return self if opt is None else opt._plan_options.get(self.name)
-
-    def __set__(self, opt, mode) -> None:
-        setattr(opt._plan, self.name, mode)  # validates
-        opt._plan_options[self.name] = mode
-
 class Optimizer:
     """Base class of every fastoptim optimizer (torch.optim's surface, NumPy arrays for tensors).
 
@@ -80,9 +65,6 @@ class Optimizer:
         self._params: list = []
         self._steps = np.zeros(0, dtype=np.int64)
         self._states: dict = {}  # slot name -> list of views, aligned with self._params
-        # The second state buffers of guarded steps (nonfinite="skip"/"raise"), else None.
-        self._shadows: dict | None = None
-        self._plan_options: dict = {}  # see _PlanOption
         self._group_of: list = []  # param group index of each of self._params
         self._scalars: dict = {}  # per-tensor scalar state name -> float64 array (NAdam)
         self._plan = None
@@ -130,9 +112,7 @@ class Optimizer:
         """(Re)creates the native plan for `groups`, carrying over the state of known params.
 
         State arrays get one flat, 64-byte-aligned buffer per slot, in parameter order, so the
-        state of parameters that are adjacent in memory (a FlatParams) is adjacent too. With
-        nonfinite="skip"/"raise" every slot gets a second such buffer: a step writes the new
-        state there and keeps the old one until it knows every gradient was finite.
+        state of parameters that are adjacent in memory (a FlatParams) is adjacent too.
         """
         params = [p for g in groups for p in g["params"]]
         _core.check_params(params)  # before allocating anything for them
@@ -145,14 +125,10 @@ class Optimizer:
         steps = self._steps if steps is None else steps
         shapes = [getattr(p, "shape", ()) for p in params]
         total = sum(int(getattr(p, "size", 0)) for p in params)
-        guarded = self._nonfinite != "propagate"
         new_states, slot_lists = {}, []
-        new_shadows, shadow_lists = ({}, []) if guarded else (None, None)
         for name in self._native.slots:
             if name not in needed:
                 slot_lists.append(None)
-                if guarded:
-                    shadow_lists.append(None)
                 continue
             views = split_views(aligned_zeros(total), shapes)
             for p, v in zip(params, views):
@@ -161,9 +137,6 @@ class Optimizer:
                     v[...] = states[name][i]
             new_states[name] = views
             slot_lists.append(views)
-            if guarded:
-                new_shadows[name] = split_views(aligned_zeros(total), shapes)
-                shadow_lists.append(new_shadows[name])
         new_steps = np.array([steps[old[id(p)]] if id(p) in old else 0 for p in params],
                              dtype=np.int64)
         scalars = self._scalars if scalars is None else scalars
@@ -179,16 +152,13 @@ class Optimizer:
             if any(g is None for g in flat_grads):
                 flat_grads = None
         plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads,
-                            list(new_scalars.values()), shadow_lists)
+                            list(new_scalars.values()))
         plan.max_grad_norm = self._max_grad_norm
         plan.nonfinite = self._nonfinite
-        for name, mode in self._plan_options.items():
-            setattr(plan, name, mode)
         if self._plan is not None:
             plan.skipped_steps = self._plan.skipped_steps
         self.param_groups[:] = groups
         self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
-        self._shadows = new_shadows
         self._scalars, self._group_of = new_scalars, group_of
 
     # ---- gradient clipping --------------------------------------------------------------
@@ -222,19 +192,10 @@ class Optimizer:
         counts it. ``"raise"``: ``FloatingPointError`` naming the first such gradient, nothing
         changed.
 
-        For steps larger than the last-level cache the check is fused into the update pass,
-        so the gradients are not read a second time from memory. Parameters are updated in
-        place; if a NaN or Inf turns up mid-pass, everything already written is restored bit
-        for bit. Moving averages (SGD's momentum buffer, the moments of Adam, AdamW, NAdam and
-        RAdam) are updated in place too and restored from their new values. Other state, and
-        each of those averages in steps where too little of it could be restored (the first few
-        steps, or a first moment under gradient noise as large as its mean), goes to a second
-        copy kept by "skip" and "raise" (twice the state
-        memory): the step writes the new state there, and the two swap when it goes through,
-        so a state array taken from ``opt.state`` is current until the next step (take it
-        again, or copy it, after stepping). Smaller steps read the gradients once before
-        writing anything (from cache, that is cheaper). With ``max_grad_norm`` the clipping
-        norm doubles as the check.
+        The decision comes before anything is written: with ``max_grad_norm`` the clipping
+        norm (already a full read of the gradients) decides; otherwise one read-only,
+        vectorized pass over the gradients does. The optimizer keeps no second copy of its
+        state, and ``opt.state`` arrays stay the same objects from step to step.
         """
         return self._nonfinite
 
@@ -243,18 +204,7 @@ class Optimizer:
         if not isinstance(mode, str):
             raise TypeError(f"nonfinite must be a string, got {type(mode).__name__}")
         self._plan.nonfinite = mode  # validates
-        rebuild = (mode == "propagate") != (self._nonfinite == "propagate")
         self._nonfinite = mode
-        if rebuild:  # second state buffers: allocated for "skip"/"raise", freed for "propagate"
-            self._rebuild(self.param_groups)
-
-    _fused_check = _PlanOption(
-        "fused_check", """Which check skip/raise use without clipping: None picks by size,
-        True forces the fused one, False the pre-scan.""")
-    _state_in_place = _PlanOption(
-        "state_in_place", """Where the fused check writes the state its rule can restore
-        (Adam's moments, SGD's momentum): None each slot in place unless recent steps could not
-        restore enough of it, True always in place, False always to the second buffers.""")
 
     @property
     def skipped_steps(self) -> int:
@@ -269,14 +219,10 @@ class Optimizer:
         for a parameter skips it. Omit it when the parameters live in a FlatParams store.
         """
         try:
-            swapped = self._plan.step(grads)
+            self._plan.step(grads)
         except _core.StalePlan:  # an option now needs a state array the plan lacks
             self._rebuild(self.param_groups)
-            swapped = self._plan.step(grads)
-        if swapped:  # a guarded step went through: these slots' new state is in the other buffers
-            for k, name in enumerate(self._native.slots):
-                if swapped >> k & 1 and name in self._states:
-                    self._states[name], self._shadows[name] = self._shadows[name], self._states[name]
+            self._plan.step(grads)
 
     def zero_grad(self) -> None:
         """Zeroes the gradients of the FlatParams stores the parameters live in."""
@@ -406,6 +352,30 @@ class Optimizer:
                 if k != "params":
                     lines.append(f"    {k}: {g[k]}")
         return "\n".join(lines + [")"])
+
+
+def _unit_interval(name: str, value) -> float:
+    """A real number in [0, 1] (EMA's decay, Lookahead's alpha), else TypeError/ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"Invalid {name}: {value!r} (must be in [0, 1])")
+    return value
+
+
+def _saved_arrays(values, mine: list, what: str) -> list:
+    """Saved float arrays, one per array of `mine` and of its shape (EMA's average, Lookahead's
+    slow weights), checked before anything is restored; `what` names them ("EMA shadow")."""
+    if not isinstance(values, (list, tuple)) or len(values) != len(mine):
+        got = len(values) if isinstance(values, (list, tuple)) else "no list of"
+        raise ValueError(f"{what}: the state_dict has {got} arrays, expected {len(mine)}")
+    arrays = [np.asarray(v) for v in values]
+    for i, (a, m) in enumerate(zip(arrays, mine)):
+        if a.dtype.kind != "f":
+            raise TypeError(f"{what}[{i}] must be a float array, got {a.dtype}")
+        if a.shape != m.shape:
+            raise ValueError(f"{what}[{i}] has shape {a.shape}, expected {m.shape}")
+    return arrays
 
 
 def _check_group_keys(opt, saved: Mapping, j: int) -> None:

@@ -1,0 +1,163 @@
+#include "arguments.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace fastoptim {
+
+std::string type_name(py::handle o) { return py::str(py::type::handle_of(o).attr("__name__")); }
+
+namespace {
+
+bool is_numpy_bool(py::handle o) {
+  static py::object np_bool = py::module_::import("numpy").attr("bool_");
+  return PyObject_IsInstance(o.ptr(), np_bool.ptr()) == 1;
+}
+
+}  // namespace
+
+GroupReader::GroupReader(py::handle dict, int index) : dict_(dict), index_(index) {
+  if (!PyDict_Check(dict.ptr()))
+    throw py::type_error("param group " + std::to_string(index) + " must be a dict, got " +
+                         type_name(dict));
+}
+
+double GroupReader::real(const char* key, Bound bound) {
+  return check(key, key, to_double(key, get(key)), bound);
+}
+
+bool GroupReader::flag(const char* key) {
+  py::handle o = get(key);
+  if (PyBool_Check(o.ptr()) || PyLong_Check(o.ptr()) || is_numpy_bool(o))
+    return PyObject_IsTrue(o.ptr()) == 1;
+  throw py::type_error(std::string(key) + " in param group " + std::to_string(index_) +
+                       " must be a bool, got " + type_name(o));
+}
+
+void GroupReader::betas(const char* key, double* b1, double* b2) {
+  py::handle o = get(key);
+  if (!PySequence_Check(o.ptr()) || PyUnicode_Check(o.ptr()) || PySequence_Size(o.ptr()) != 2) {
+    PyErr_Clear();
+    throw py::type_error(std::string(key) + " in param group " + std::to_string(index_) +
+                         " must be a pair of floats, got " + std::string(py::repr(o)));
+  }
+  const std::string k = key;
+  py::object first = py::reinterpret_steal<py::object>(PySequence_GetItem(o.ptr(), 0));
+  py::object second = py::reinterpret_steal<py::object>(PySequence_GetItem(o.ptr(), 1));
+  *b1 = check(key, (k + "[0]").c_str(), to_double(key, first), Bound::kUnit);
+  *b2 = check(key, (k + "[1]").c_str(), to_double(key, second), Bound::kUnit);
+}
+
+void GroupReader::fail(const char* key, const std::string& why) {
+  throw py::value_error("Invalid " + std::string(key) + " in param group " +
+                        std::to_string(index_) + ": " + why);
+}
+
+py::handle GroupReader::get(const char* key) {
+  PyObject* o = PyDict_GetItemString(dict_.ptr(), key);  // borrowed
+  if (!o)
+    throw py::key_error("param group " + std::to_string(index_) + " has no '" + key + "'");
+  return o;
+}
+
+double GroupReader::to_double(const char* key, py::handle o) {
+  if (PyFloat_Check(o.ptr())) return PyFloat_AS_DOUBLE(o.ptr());
+  if (!PyUnicode_Check(o.ptr()) && !PyBytes_Check(o.ptr()) && !PyBool_Check(o.ptr())) {
+    const double d = PyFloat_AsDouble(o.ptr());
+    if (!(d == -1.0 && PyErr_Occurred())) return d;
+    PyErr_Clear();
+  }
+  throw py::type_error(std::string(key) + " in param group " + std::to_string(index_) +
+                       " must be a real number, got " + type_name(o));
+}
+
+double GroupReader::check(const char* key, const char* shown, double v, Bound bound) {
+  const char* rule = nullptr;
+  if (!std::isfinite(v))
+    rule = "must be finite";
+  else if (bound == Bound::kNonNegative && v < 0)
+    rule = "must be >= 0";
+  else if (bound == Bound::kPositive && !(v > 0))
+    rule = "must be > 0";
+  else if (bound == Bound::kUnit && !(v >= 0 && v < 1))
+    rule = "must be in [0, 1)";
+  else if (bound == Bound::kClosedUnit && !(v >= 0 && v <= 1))
+    rule = "must be in [0, 1]";
+  if (rule)
+    fail(key, std::string(shown) + "=" + std::string(py::repr(py::float_(v))) + " (" + rule + ")");
+  return v;
+}
+
+py::array checked_float32(py::handle o, const std::string& what) {
+  if (!py::isinstance<py::array>(o))
+    throw py::type_error(what + " must be a numpy.ndarray of float32, got " + type_name(o));
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (!a.dtype().equal(py::dtype::of<float>()))
+    throw py::type_error(what + " must have dtype float32 (native byte order), got " +
+                         std::string(py::str(a.dtype())));
+  return a;
+}
+
+bool contiguous_aligned(const py::array& a) {
+  const int flags = py::detail::array_proxy(a.ptr())->flags;
+  return (flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) &&
+         (flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_);
+}
+
+py::array checked_input(py::handle o, const std::string& what) {
+  py::array a = checked_float32(o, what);
+  if (!contiguous_aligned(a))
+    throw py::value_error(what + " must be C-contiguous and 4-byte aligned");
+  return a;
+}
+
+py::array checked_inplace_array(py::handle o, const std::string& what) {
+  py::array a = checked_input(o, what);
+  if (!a.writeable()) throw py::value_error(what + " is read-only");
+  return a;
+}
+
+std::vector<py::array> checked_params(py::list params) {
+  std::vector<py::array> out;
+  std::vector<std::pair<const char*, size_t>> starts;
+  for (size_t i = 0; i < params.size(); ++i) {
+    out.push_back(checked_inplace_array(params[i], "params[" + std::to_string(i) + "]"));
+    if (out.back().nbytes() > 0) starts.emplace_back(static_cast<const char*>(out.back().data()), i);
+  }
+  std::sort(starts.begin(), starts.end());
+  for (size_t j = 1; j < starts.size(); ++j) {
+    const py::array& prev = out[starts[j - 1].second];
+    if (starts[j].first < static_cast<const char*>(prev.data()) + prev.nbytes()) {
+      const size_t a = std::min(starts[j - 1].second, starts[j].second);
+      const size_t b = std::max(starts[j - 1].second, starts[j].second);
+      throw py::value_error("params[" + std::to_string(a) + "] and params[" + std::to_string(b) +
+                            "] overlap in memory (a parameter listed twice?)");
+    }
+  }
+  return out;
+}
+
+bool same_shape(const py::array& a, const py::array& b) {
+  return a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape());
+}
+
+std::string shape_str(const py::array& a) { return py::str(py::tuple(a.attr("shape"))); }
+
+std::vector<py::array> array_list(py::handle o, const char* what,
+                                  py::array (*check)(py::handle, const std::string&)) {
+  std::vector<py::array> out;
+  if (py::isinstance<py::array>(o)) {
+    out.push_back(check(o, std::string(what)));
+    return out;
+  }
+  if (!py::isinstance<py::list>(o) && !py::isinstance<py::tuple>(o))
+    throw py::type_error(std::string(what) + " must be an array or a list of arrays, got " +
+                         type_name(o));
+  py::sequence seq = py::reinterpret_borrow<py::sequence>(o);
+  for (size_t i = 0; i < seq.size(); ++i)
+    out.push_back(check(seq[i], std::string(what) + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+}  // namespace fastoptim
