@@ -83,6 +83,151 @@ def test_demo_without_optional_packages(tmp_path, capsys, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json", "results.md"]
 
 
+def test_progress_bars_only_on_a_terminal(tmp_path, capsys, monkeypatch):
+    """Under pytest stderr is no terminal: one plain line per optimizer, no carriage returns;
+    with a terminal, tqdm's bars."""
+    pytest.importorskip("tqdm")
+    argv = ["--epochs", "2", "--optimizers", "sgd,adam", "--out", str(tmp_path)]
+    demo.main(argv)
+    captured = capsys.readouterr()
+    assert "\r" not in captured.out + captured.err
+    plain = [line for line in captured.out.splitlines() if ": loss " in line]
+    assert [line.split(":")[0].strip() for line in plain] == ["sgd", "adam"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    demo.main(argv)
+    captured = capsys.readouterr()
+    assert "\r" in captured.err and "2/2" in captured.err
+    assert ": loss " not in captured.out
+
+
+# ---- the figure ------------------------------------------------------------------------------
+def fake_results(names, epochs=20, target=0.95):
+    """Summaries of made-up runs (no training): optimizer i reaches `target` after i % 7 + 1
+    epochs; the last one never does."""
+    results = []
+    for i, name in enumerate(names):
+        e = np.arange(epochs + 1)
+        reach = epochs + 5 if i == len(names) - 1 else i % 7 + 1
+        acc = np.minimum(0.99, 0.1 + (target + 0.005 - 0.1) * e / reach) - 0.001 * i
+        loss = 2.3 * np.exp(-e / (3 + i % 5))
+        h = {"train_loss": list(loss + 0.05), "train_acc": list(acc), "val_loss": list(loss + 0.1),
+             "val_acc": list(acc)}
+        lr = demo.RULES[name].lr if name in demo.RULES else 1e-3
+        results.append(demo.summarize(name, lr, {"history": h, "train_s": 1.0, "step_s": [1e-3]},
+                                      target))
+    return results
+
+
+def curve_lines(ax):
+    """The optimizers' lines of an axes (those with a marker: the target line has none)."""
+    return [line for line in ax.get_lines() if line.get_marker() not in (None, "None", "")]
+
+
+def test_figure_groups_optimizers_by_family_with_a_summary():
+    pytest.importorskip("matplotlib")
+    names = list(demo.RULES)
+    results = fake_results(names)
+    fig = demo.figure(results, "16 optimizers training an MLP", 0.95)
+    assert fig._suptitle.get_text() == "16 optimizers training an MLP"
+    axes = {ax.get_title(): ax for ax in fig.get_axes() if ax.get_title()}
+    families = ["SGD family", "Adagrad, RMSprop, Adadelta", "Adam family", "Others"]
+    assert all(f in axes for f in families), list(axes)
+
+    # Every optimizer is drawn once per curve panel, with its own colour, marker and lr.
+    loss_axes = [axes[f] for f in families]
+    acc_axes = [ax for ax in fig.get_axes() if ax.get_legend() is not None]
+    assert len(acc_axes) == len(families)
+    seen = {}
+    for ax in loss_axes + acc_axes:
+        lines = curve_lines(ax)
+        styles = [(line.get_color(), line.get_marker()) for line in lines]
+        assert len(set(styles)) == len(styles)
+        for line in lines:
+            seen.setdefault(line.get_label(), set()).add((line.get_color(), line.get_marker()))
+            markevery = line.get_markevery()
+            assert isinstance(markevery, tuple) and markevery[1] >= 2  # not a marker per point
+    assert sorted(seen) == sorted(f"{r['name']} (lr={demo.format_lr(r['lr'])})"
+                                  for r in results)
+    assert all(len(s) == 1 for s in seen.values())  # the same style in every panel
+    assert len({s for (s,) in seen.values()}) == len(names)
+    assert len({c for ((c, _),) in seen.values()}) == len(names)  # 16 colours
+    assert len({m for ((_, m),) in seen.values()}) == len(names)  # 16 markers
+    assert "adam (lr=2e-3)" in seen and "sgd (lr=0.2)" in seen
+
+    # The target line is drawn and labelled in each accuracy panel, and listed in its legend.
+    for ax in acc_axes:
+        target = [line for line in ax.get_lines() if line not in curve_lines(ax)]
+        assert [line.get_label() for line in target] == ["0.95 val accuracy (target)"]
+        assert list(target[0].get_ydata()) == [0.95, 0.95]
+        legend = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert legend[-1] == "0.95 val accuracy (target)"
+        assert all("lr=" in text for text in legend[:-1])
+        assert ax.get_ylabel() in ("validation accuracy", "") and ax.get_xlabel() == "epoch"
+
+    # The summary: one bar per optimizer that reached the target, the final accuracies.
+    bars = axes["Epochs to reach 0.95 validation accuracy"]
+    assert bars.get_xlabel().startswith("epochs")
+    assert sorted(p.get_width() for p in bars.patches) == sorted(
+        r["epochs_to_target"] for r in results if r["epochs_to_target"] is not None)
+    assert "not reached in 20 epochs" in [t.get_text() for t in bars.texts]
+    labels = [t.get_text() for t in bars.get_yticklabels()]
+    assert labels[0] == "SGD family" and "lookahead (lr=2e-3)" in labels
+    final = axes["Validation accuracy after 20 epochs (dotted: the 0.95 target)"]
+    assert final.get_xlabel().startswith("validation accuracy")
+    assert len(curve_lines(final)) == len(names)
+
+
+def test_figure_reads_at_readme_width_without_overlaps(monkeypatch):
+    """About 1000-1400 pixels wide as saved; no text drawn overlaps other text or leaves the
+    figure, no legend covers an axes."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    drawn, draw = [], Text.draw
+
+    def record(text, renderer):
+        if text.get_visible() and text.get_text().strip():
+            drawn.append(text)
+        return draw(text, renderer)
+
+    fig = demo.figure(fake_results(list(demo.RULES)), "title\nsetup", 0.95)
+    fig.set_dpi(110)  # as save_figure writes it
+    canvas = FigureCanvasAgg(fig)
+    monkeypatch.setattr(Text, "draw", record)
+    canvas.draw()
+    assert 1000 <= fig.bbox.width <= 1400 and len(drawn) > 100
+    renderer = canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in drawn]
+    for i, (s, a) in enumerate(boxes):
+        assert fig.bbox.contains(a.x0, a.y0) and fig.bbox.contains(a.x1, a.y1), s
+        for u, b in boxes[i + 1 :]:
+            assert not a.shrunk(0.98, 0.9).overlaps(b.shrunk(0.98, 0.9)), (s, u)
+    legends = [ax.get_legend().get_window_extent(renderer) for ax in fig.get_axes()
+               if ax.get_legend() is not None]
+    for legend in legends:
+        assert fig.bbox.contains(legend.x0, legend.y0) and fig.bbox.contains(legend.x1, legend.y1)
+        for ax in fig.get_axes():
+            assert not legend.overlaps(ax.get_window_extent(renderer))
+
+
+def test_figure_of_a_few_optimizers_and_unknown_names():
+    """Only the families present get a column; a rule of no known family joins "Others"."""
+    pytest.importorskip("matplotlib")
+    results = fake_results(["adam", "sgd", "brand-new"], epochs=1)
+    fig = demo.figure(results, "title", 0.95)
+    titles = [ax.get_title() for ax in fig.get_axes()]
+    assert [t for t in titles if t in ("SGD family", "Adam family", "Others")] == [
+        "SGD family", "Adam family", "Others"]
+    assert "Adagrad, RMSprop, Adadelta" not in titles
+
+
+@pytest.mark.parametrize("lr, text", [(0.2, "0.2"), (0.05, "0.05"), (1.0, "1"),
+                                      (2e-3, "2e-3"), (5e-4, "5e-4"), (1.5e-3, "1.5e-3")])
+def test_learning_rates_in_legends_are_short(lr, text):
+    assert demo.format_lr(lr) == text
+
+
 def test_digits_without_scikit_learn_is_a_clear_error(tmp_path, monkeypatch):
     block(monkeypatch, "sklearn")
     with pytest.raises(SystemExit, match="digits dataset needs scikit-learn.*--data DIR"):

@@ -11,11 +11,13 @@ Forward and backward passes are plain NumPy that write the gradients straight in
 :class:`~fastoptim.FlatParams` store, so each optimizer steps every parameter in one native call.
 ``--compare-numpy`` also trains with float32 NumPy versions of the rules
 (``fastoptim._numpy_rules``): the loss curves must agree to float32 rounding, and the step times
-give the speedup of the kernels. Results go to ``--out``: a figure (``curves.png``), the table
-(``results.md``) and everything measured (``results.json``).
+give the speedup of the kernels. Results go to ``--out``: a figure (``curves.png``: the curves
+in one column of panels per optimizer family, and a summary of epochs to the target and final
+accuracy per optimizer), the table (``results.md``) and everything measured (``results.json``).
 
-tqdm (progress bars), rich (table) and matplotlib (figure) are optional, and scikit-learn is
-needed only for digits: ``pip install "fastoptim[demo]"`` installs them all.
+tqdm (progress bars, when stderr is a terminal), rich (table) and matplotlib (figure) are
+optional, and scikit-learn is needed only for digits: ``pip install "fastoptim[demo]"``
+installs them all.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import importlib
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,7 +165,8 @@ class MLP:
 
 # ---- training --------------------------------------------------------------------------------
 class Progress:
-    """A tqdm bar over the epochs of one run; without tqdm, one line when the run ends."""
+    """A tqdm bar over the epochs of one run when `bar`; otherwise one plain line when the run
+    ends (no carriage returns: what a log file or CI gets)."""
 
     def __init__(self, label: str, epochs: int, bar: bool):
         self.label = label
@@ -300,32 +304,150 @@ def print_table(headers: list, rows: list, use_rich: bool) -> None:
     console.print(t, crop=False)
 
 
-def save_figure(path: Path, results: list, title: str, target: float) -> None:
-    """Training loss (log scale) and validation accuracy (zoomed on `target`) per epoch, one
-    line per optimizer.
+# The figure groups the rules by family, one column of panels each; rules not listed here (new
+# ones) go to "Others".
+FAMILIES = {
+    "SGD family": ("sgd", "momentum", "nesterov", "proximal-sgd"),
+    "Adagrad, RMSprop, Adadelta": ("adagrad", "proximal-adagrad", "rmsprop", "adadelta"),
+    "Adam family": ("adam", "amsgrad", "adamw", "adamax", "nadam", "radam"),
+    "Others": ("lion", "lookahead"),
+}
+# One colour and one marker per optimizer, the same in every panel (sixteen of each, then
+# colours and markers repeat at different offsets); a family's colours are far apart in hue.
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",  # SGD family
+          "#9467bd", "#8c564b", "#e377c2", "#17becf",  # Adagrad, RMSprop, Adadelta
+          "#000000", "#bcbd22", "#4b0082", "#e6550d", "#7f7f7f", "#006d2c",  # Adam family
+          "#b8860b", "#08519c", "#c51b7d", "#636363", "#74c476", "#fd8d3c"]  # Others
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "h", "*", "<", ">", "d", "p", "x", "H", "8"]
+LINESTYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
 
-    Drawn on a bare ``Figure`` (Agg), not pyplot: no GUI backend, no global state.
+
+def family_of(name: str) -> str:
+    return next((f for f, names in FAMILIES.items() if name in names), "Others")
+
+
+def format_lr(lr: float) -> str:
+    """0.05 -> '0.05', 0.002 -> '2e-3', 0.0015 -> '1.5e-3': short, for legends."""
+    if lr >= 0.01:
+        return f"{lr:g}"
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def figure(results: list, title: str, target: float):
+    """The figure of a study, as a matplotlib ``Figure`` (Agg, not pyplot: no GUI backend, no
+    global state).
+
+    Top: one column per optimizer family, training loss (log scale) over validation accuracy
+    (zoomed on `target`, which is drawn and labelled) per epoch, a legend with the learning
+    rates under each column. Bottom: the summary, epochs to reach `target` and the final
+    validation accuracy per optimizer. Every optimizer has its own colour and marker.
     """
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    fig = Figure(figsize=(13, 5), layout="constrained")
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    for i, r in enumerate(results):
-        style = {"color": f"C{i % 10}", "linestyle": "-" if i < 10 else "--", "label": r["name"]}
-        epochs = range(len(r["history"]["train_loss"]))
-        ax_loss.plot(epochs, r["history"]["train_loss"], **style)
-        ax_acc.plot(epochs, r["history"]["val_acc"], **style)
-    ax_loss.set(yscale="log", xlabel="epoch", ylabel="training loss (cross-entropy)")
-    ax_acc.axhline(target, color="gray", linestyle=":", linewidth=1)
-    ax_acc.set(xlabel="epoch", ylabel="validation accuracy", ylim=(max(0.0, target - 0.15), 1.0))
-    for ax in (ax_loss, ax_acc):
-        ax.set_xlim(0, len(results[0]["history"]["train_loss"]) - 1)
-        ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside right center")
-    fig.suptitle(title)
-    fig.savefig(path, dpi=110)
+    groups = {}
+    for r in results:
+        groups.setdefault(family_of(r["name"]), []).append(r)
+    groups = {f: groups[f] for f in FAMILIES if f in groups}  # in the order of FAMILIES
+    ordered = [r for rs in groups.values() for r in rs]
+    style = {r["name"]: {"color": COLORS[i % len(COLORS)], "marker": MARKERS[i % len(MARKERS)]}
+             for i, r in enumerate(ordered)}
+    labels = {r["name"]: f"{r['name']} (lr={format_lr(r['lr'])})" for r in ordered}
+    epochs = len(results[0]["history"]["train_loss"]) - 1
+    every = max(1, round(epochs / 5))
+    ncols = len(groups)
+    longest = max(len(rs) for rs in groups.values())
+
+    curves_h = 5.4 + 0.19 * (longest + 1)
+    summary_h = 1.3 + 0.23 * (len(ordered) + len(groups) - 1)
+    fig = Figure(figsize=(12.5, curves_h + summary_h), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[curves_h, summary_h], hspace=0.04)
+    axes = top.subplots(2, ncols, sharex=True, sharey="row", squeeze=False)
+    for col, (family, rs) in enumerate(groups.items()):
+        ax_loss, ax_acc = axes[:, col]
+        for j, r in enumerate(rs):
+            h = r["history"]
+            kw = {**style[r["name"]], "label": labels[r["name"]],
+                  "linestyle": LINESTYLES[j % len(LINESTYLES)], "linewidth": 1.6,
+                  "markersize": 7.5 if style[r["name"]]["marker"] == "*" else 5.5,
+                  "markevery": (j % every, every)}
+            ax_loss.plot(range(epochs + 1), h["train_loss"], **kw)
+            ax_acc.plot(range(epochs + 1), h["val_acc"], **kw)
+        ax_acc.axhline(target, color="0.35", linestyle=(0, (1, 1.5)), linewidth=1.2,
+                       label=f"{target:g} val accuracy (target)")
+        ax_loss.set_title(family, fontsize=11, fontweight="bold")
+        ax_acc.set_xlabel("epoch")
+        ax_acc.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=9.5,
+                      frameon=False, handlelength=3.2)
+        for ax in (ax_loss, ax_acc):
+            ax.grid(alpha=0.3)
+            ax.set_xlim(0, epochs)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, steps=[1, 2, 5, 10]))
+    axes[0, 0].set(yscale="log", ylabel="training loss\n(cross-entropy, log scale)")
+    axes[1, 0].set(ylim=(max(0.0, target - 0.15), 1.0), ylabel="validation accuracy")
+    top.suptitle("Training curves per optimizer family", fontsize=11)
+
+    # Summary: one row per optimizer, grouped by family, a gap with the family's name between.
+    ax_epochs, ax_final = bottom.subplots(1, 2, sharey=True)
+    ticks, ticklabels, y = [], [], 0
+    rows = []
+    for family, rs in groups.items():
+        if len(groups) > 1:
+            ticks.append(y)
+            ticklabels.append(family)
+            y += 1
+        for r in rs:
+            rows.append((y, r))
+            ticks.append(y)
+            ticklabels.append(labels[r["name"]])
+            y += 1
+    finals = [r["val_acc"] for r in ordered]
+    low = max(0.0, math.floor((min(min(finals), target) - 0.02) * 50) / 50)
+    for y, r in rows:
+        color = style[r["name"]]["color"]
+        reached = r["epochs_to_target"]
+        if reached is None:
+            ax_epochs.text(0.2, y, f"not reached in {epochs} epochs", va="center",
+                           fontsize=9.5, color="0.35", style="italic")
+        else:
+            ax_epochs.barh(y, reached, height=0.7, color=color, label=labels[r["name"]])
+            ax_epochs.text(reached + 0.15, y, str(reached), va="center", fontsize=9.5)
+        ax_final.hlines(y, low, r["val_acc"], color=color, linewidth=1.5, alpha=0.5)
+        ax_final.plot(r["val_acc"], y, linestyle="none",
+                      markersize=9.5 if style[r["name"]]["marker"] == "*" else 7,
+                      label=labels[r["name"]], **style[r["name"]])
+    ax_epochs.set_yticks(ticks, ticklabels, fontsize=10)
+    for tick, text in zip(ax_epochs.get_yticklabels(), ticklabels):
+        if text in groups:
+            tick.set(fontweight="bold", fontstyle="italic")
+    ax_epochs.set_ylim(len(ticks) - 0.4, -0.6)  # first row at the top
+    ax_epochs.set_xlim(0, epochs + 1)
+    ax_epochs.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
+    ax_epochs.set(xlabel="epochs (fewer is better)",
+                  title=f"Epochs to reach {target:g} validation accuracy")
+    ax_final.set_xlim(low, 1.0)
+    ax_final.axvline(target, color="0.35", linestyle=(0, (1, 1.5)), linewidth=1.2,
+                     label=f"{target:g} val accuracy (target)")
+    ax_final.set(xlabel="validation accuracy (higher is better)",
+                 title=f"Validation accuracy after {epochs} epoch{'s' if epochs > 1 else ''}"
+                       f" (dotted: the {target:g} target)")
+    values = ax_final.twinx()  # the values, in a column on the right
+    values.set_ylim(ax_epochs.get_ylim())
+    values.set_yticks([y for y, _ in rows], [f"{r['val_acc']:.3f}" for _, r in rows],
+                      fontsize=10)
+    values.tick_params(axis="y", length=0)
+    for ax in (ax_epochs, ax_final):
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="y", length=0)
+    bottom.suptitle("Summary", fontsize=11)
+    fig.suptitle(title, fontsize=12.5, fontweight="bold")
+    return fig
+
+
+def save_figure(path: Path, results: list, title: str, target: float) -> None:
+    """Writes :func:`figure` to `path` (PNG)."""
+    figure(results, title, target).savefig(path, dpi=110)
 
 
 def installed(module: str) -> bool:
@@ -491,7 +613,9 @@ def main(argv=None) -> dict:
         print(f"note: {', '.join(missing)} not installed: plain output"
               f"{'' if have['matplotlib'] else ', no figure'} ({INSTALL_HINT})", flush=True)
 
-    results = run_study(names, lrs, data, initial_weights(sizes, args.seed), args, have["tqdm"])
+    # Bars only on a terminal: elsewhere (a log, CI, a pipe) tqdm's carriage returns are noise.
+    bars = have["tqdm"] and sys.stderr.isatty()
+    results = run_study(names, lrs, data, initial_weights(sizes, args.seed), args, bars)
     headers, rows = table(results, args.target)
     print_table(headers, rows, have["rich"])
     if args.compare_numpy:
@@ -504,7 +628,10 @@ def main(argv=None) -> dict:
     written[1].write_text(json.dumps(report, indent=1) + "\n")
     if have["matplotlib"]:
         written.append(args.out / "curves.png")
-        save_figure(written[-1], results, f"fastoptim on {setup}", args.target)
+        what = (f"{len(results)} optimizer{'s' if len(results) > 1 else ''} (fastoptim "
+                f"{config['fastoptim']}) training one MLP from the same initial weights on "
+                f"the same batches")
+        save_figure(written[-1], results, f"{what}\n{setup}", args.target)
     print("wrote " + ", ".join(map(str, written)))
     return report
 
