@@ -1,0 +1,158 @@
+"""``python -m fastoptim.bench``, the installed microbenchmark: a tiny run end to end (table,
+JSON, PNG), its errors, the parsing of its options and the agreement check of its contenders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fastoptim import bench
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One run as a user would type it: the smallest case, through ``python -m``."""
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastoptim.bench", "--quick", "--rules", "adam", "--sizes", "12",
+         "--threads", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc, out
+
+
+def test_run_prints_the_table(quick_run):
+    proc, out = quick_run
+    text = proc.stdout
+    assert "Agreement: after 5 steps" in text
+    assert "## Adam (lr=0.001" in text
+    header = next(line for line in text.splitlines() if line.startswith("| size"))
+    for column in ("ceiling (GB/s)", "fastoptim", "NumPy in-place", "NumPy textbook",
+                   "× in-place", "× textbook"):
+        assert column in header
+    row = next(line for line in text.splitlines() if line.startswith("| 2^12"))
+    assert "%" in row and "×" in row
+    assert (out / "results.md").read_text() == text.rstrip("\n") + "\n"
+
+
+def test_run_writes_the_json(quick_run):
+    _, out = quick_run
+    doc = json.loads((out / "results.json").read_text())
+    assert {"cpu", "cores", "fastoptim", "cpu_target", "numpy", "torch", "date"} <= set(
+        doc["machine"])
+    cfg = doc["config"]
+    assert (cfg["rules"], cfg["sizes"], cfg["threads"], cfg["quick"]) == (["adam"], [4096], [1],
+                                                                          True)
+    assert cfg["bytes_per_elem"] == {"adam": 28} and cfg["state_arrays"] == {"adam": 2}
+    assert cfg["hyperparameters"]["adam"]["lr"] == 1e-3
+    assert cfg["command"].startswith("python -m fastoptim.bench --quick")
+    (row,) = doc["results"]
+    assert (row["rule"], row["n"], row["threads"]) == ("adam", 4096, 1)
+    expected = {"fastoptim", "numpy_inplace", "numpy_textbook", "ceiling"}
+    if doc["machine"]["torch"]:
+        expected |= {"torch_default", "torch_fused"}  # torch has a fused CPU Adam
+    assert set(row["median_s"]) == expected
+    for k, s in row["median_s"].items():
+        assert s > 0
+        assert row["gelem_s"][k] == pytest.approx(4096 / s / 1e9)
+        assert len(row["samples_s"][k]) == row["reps"] >= bench.QUICK.min_reps
+    assert row["pct_of_ceiling"]["ceiling"] == pytest.approx(100)
+    assert set(row["speedup"]) == expected - {"fastoptim", "ceiling"}
+    assert set(doc["agreement"]["max_abs_diff"]["adam"]) == expected - {"fastoptim", "ceiling"}
+
+
+def test_run_draws_the_png(quick_run):
+    pytest.importorskip("matplotlib")
+    _, out = quick_run
+    data = (out / "results.png").read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 10_000
+
+
+def test_help_names_every_option(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("--rules", "--sizes", "--threads", "--quick", "--out", "ceiling",
+                 "NumPy textbook", "ProximalAdagrad"):
+        assert word in text
+
+
+@pytest.mark.parametrize("rules, message", [
+    ("adam,foo", "unknown rule 'foo'; valid rules: SGD, Adam, AdamW"),
+    ("lbfgs", "LBFGS is not an element-wise rule"),
+    (",", "no rules given"),
+])
+def test_bad_rules_exit_with_a_clear_message(capsys, rules, message):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--rules", rules])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--sizes", "big"], "bad size 'big'"),
+    (["--threads", "0"], "thread counts of at least 1"),
+    (["--sizes", "2^40"], "choose smaller --sizes"),
+])
+def test_bad_sizes_and_threads_exit_with_a_clear_message(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_rules_are_case_insensitive():
+    assert bench.parse_rules("ADAM, Proximal_SGD,adam,rmsProp") == ["adam", "proximalsgd",
+                                                                   "rmsprop"]
+    assert bench.parse_rules("all") == list(bench.RULES)
+
+
+def test_sizes_are_exponents_or_counts():
+    assert bench.parse_sizes("20, 2^5,1000,2**3,20") == [8, 32, 1000, 2**20]
+
+
+def test_every_numpy_implementation_agrees_with_fastoptim():
+    torch = bench._import_torch()
+    diffs = bench.check_agreement(list(bench.RULES), torch)
+    assert set(diffs) == set(bench.RULES)
+    for rule, per in diffs.items():
+        assert {"numpy_inplace", "numpy_textbook"} <= set(per)
+        if torch is not None and bench.RULES[rule].torch:
+            assert "torch_default" in per
+        assert max(per.values()) < 1e-5, (rule, per)
+
+
+def test_agreement_check_catches_a_wrong_implementation(monkeypatch):
+    class WrongAdam(bench.TextbookAdam):  # bias correction of the second moment forgotten
+        def update(self, p, g, t):
+            b1, b2 = self.betas
+            self.m = b1 * self.m + (1 - b1) * g
+            self.v = b2 * self.v + (1 - b2) * g * g
+            p -= self.lr * self.m / (1 - b1**t) / (bench.np.sqrt(self.v) + self.eps)
+
+    monkeypatch.setitem(bench.RULES, "adam", bench.RULES["adam"]._replace(textbook=WrongAdam))
+    with pytest.raises(bench.AgreementError, match="Adam: NumPy textbook differs from fastoptim"):
+        bench.check_agreement(["adam"])
+
+
+def test_runs_without_torch_and_matplotlib(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    assert bench.main(["--quick", "--rules", "sgd", "--sizes", "8", "--threads", "1",
+                       "--budget", "0.01", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "Note: torch is not installed: the torch columns are skipped" in captured.out
+    assert "torch default" not in captured.out.split("## SGD")[1]
+    assert "matplotlib is not installed, so no results.png" in captured.err
+    assert not (tmp_path / "results.png").exists()
+    doc = json.loads((tmp_path / "results.json").read_text())
+    assert doc["machine"]["torch"] is None
+    assert set(doc["results"][0]["median_s"]) == {"fastoptim", "numpy_inplace", "numpy_textbook",
+                                                  "ceiling"}
