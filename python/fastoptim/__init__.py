@@ -71,7 +71,7 @@ def cpu_target() -> str:
     return _core.cpu_target()
 
 
-def available_targets() -> list:
+def available_targets() -> list[str]:
     """The SIMD targets this build contains and this CPU can run, best first."""
     return _core.available_targets()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Optimizer
+from .optimizer import Nonfinite, Optimizer, ParamsLike
 
 __all__ = ["Adadelta"]
 
@@ -25,8 +25,9 @@ class Adadelta(Optimizer):
 
     _native = _core.Adadelta
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False, max_grad_norm=None,
-                 nonfinite="propagate"):
+    def __init__(self, params: ParamsLike, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0, *, maximize: bool = False,
+                 max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate") -> None:
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize),
                          max_grad_norm=max_grad_norm,

@@ -10,8 +10,16 @@ import json
 import os
 import tempfile
 import zipfile
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .ema import EMA
+    from .lbfgs import LBFGS
+    from .lookahead import Lookahead
+    from .lr_scheduler import LRScheduler
+    from .optimizer import Optimizer
 
 __all__ = ["save", "load"]
 
@@ -58,7 +66,9 @@ def _params_of(optimizer) -> list:
     return params
 
 
-def save(path, optimizer, scheduler=None, ema=None, extra=None) -> None:
+def save(path: Union[str, os.PathLike[str]], optimizer: Union[Optimizer, Lookahead, LBFGS],
+         scheduler: LRScheduler | None = None, ema: EMA | None = None,
+         extra: Any = None) -> None:
     """Writes the parameters, ``optimizer.state_dict()`` and, if given, the scheduler's and
     EMA's state and ``extra`` (JSON-able values and arrays) to ``path`` (an .npz file).
 
@@ -106,7 +116,8 @@ def _read(path) -> dict:
         raise ValueError(f"{path} is a damaged fastoptim checkpoint: {e}") from None
 
 
-def load(path, optimizer, scheduler=None, ema=None):
+def load(path: Union[str, os.PathLike[str]], optimizer: Union[Optimizer, Lookahead, LBFGS],
+         scheduler: LRScheduler | None = None, ema: EMA | None = None) -> Any:
     """Restores what :func:`save` wrote into live objects and returns its ``extra``.
 
     Everything is validated first (format, version, every shape and dtype, each object's own
@@ -129,7 +140,7 @@ def load(path, optimizer, scheduler=None, ema=None):
 
     # Each load_state_dict checks before it changes anything; if a later one fails, the
     # earlier ones are rolled back from these snapshots.
-    snapshots = [(optimizer, optimizer.state_dict())]
+    snapshots: list[tuple[Any, dict[str, Any]]] = [(optimizer, optimizer.state_dict())]
     try:
         optimizer.load_state_dict(tree["optimizer"])
         for name, obj in (("scheduler", scheduler), ("ema", ema)):

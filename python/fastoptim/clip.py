@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any, Sequence, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _core
+from .optimizer import _TORCH_GRADS, _check_arrays, _is_torch
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
-def _as_list(grads) -> list:
+#: The gradients clipping takes: one float32 array or a list (tuple) of them, changed in place.
+GradsArg = Union[NDArray[np.float32], Sequence[NDArray[np.float32]]]
+
+
+def _as_list(grads: object) -> list[Any]:
     if isinstance(grads, np.ndarray):
         return [grads]
     if isinstance(grads, (list, tuple)):
         return list(grads)
+    if _is_torch(grads):
+        raise TypeError(f"grads is a torch.Tensor: {_TORCH_GRADS}, or clip tensors with "
+                        "torch.nn.utils.clip_grad_norm_")
     raise TypeError(f"grads must be an array or a list of arrays, got {type(grads).__name__}")
 
 
-def _real(value, name: str) -> float:
+def _real(value: object, name: str) -> float:
     if isinstance(value, (bool, str, bytes)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
@@ -29,7 +39,8 @@ def _real(value, name: str) -> float:
     return value
 
 
-def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False) -> float:
+def clip_grad_norm_(grads: GradsArg, max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
     r"""Scales ``grads`` in place so that their global ``norm_type``-norm is at most ``max_norm``.
 
     .. math::
@@ -49,7 +60,7 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False) ->
         raise TypeError(f"norm_type must be a number, got {norm_type!r}") from None
     if not p > 0:
         raise ValueError(f"Invalid norm_type: {norm_type} (must be > 0 or inf)")
-    _core.check_params(arrays)  # writable float32 arrays, before anything is read or changed
+    _check_arrays(arrays, "grads")  # writable float32 arrays, before anything is read/changed
     if not arrays:
         return 0.0
     total = _core.norm(arrays, p)
@@ -65,10 +76,10 @@ def clip_grad_norm_(grads, max_norm, norm_type=2.0, error_if_nonfinite=False) ->
     return total
 
 
-def clip_grad_value_(grads, clip_value) -> None:
+def clip_grad_value_(grads: GradsArg, clip_value: float) -> None:
     """Clamps every gradient element into ``[-clip_value, clip_value]``, in place (one pass)."""
     arrays = _as_list(grads)
     c = _real(clip_value, "clip_value")
-    _core.check_params(arrays)
+    _check_arrays(arrays, "grads")
     for a in arrays:
         np.clip(a, -c, c, out=a)

@@ -6,11 +6,14 @@ import contextlib
 import copy
 import numbers
 from collections.abc import Mapping
+from typing import Any, Iterable, Iterator, Union
 
+import numpy as np
+from numpy.typing import NDArray
 
 from . import _core
 from .flat import FlatParams, aligned_zeros, split_views
-from .optimizer import Optimizer, _param_list, _saved_arrays, _unit_interval
+from .optimizer import Optimizer, _check_arrays, _param_list, _saved_arrays, _unit_interval
 
 __all__ = ["EMA"]
 
@@ -36,13 +39,16 @@ class EMA:
             evaluate()
     """
 
-    def __init__(self, params, decay: float = 0.999):
+    def __init__(self, params: Union[Optimizer, FlatParams, NDArray[np.float32],
+                                     Iterable[NDArray[np.float32]]],
+                 decay: float = 0.999) -> None:
         if isinstance(params, Optimizer):
             params = params._params
         elif isinstance(params, FlatParams):
             params = params.params
-        self.params = _param_list(params, "params")
-        _core.check_params(self.params)
+        #: The parameters it averages (the arrays themselves).
+        self.params: list[NDArray[np.float32]] = _param_list(params, "params")
+        _check_arrays(self.params)
         self._decay = _unit_interval("decay", decay)
         self.shadow = split_views(aligned_zeros(sum(p.size for p in self.params)),
                                   [p.shape for p in self.params])
@@ -56,7 +62,7 @@ class EMA:
         return self._decay
 
     @decay.setter
-    def decay(self, value) -> None:
+    def decay(self, value: float) -> None:
         self._decay = _unit_interval("decay", value)
 
     def update(self) -> None:
@@ -76,11 +82,11 @@ class EMA:
         self.swap()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.swap()
 
     @contextlib.contextmanager
-    def average_parameters(self):
+    def average_parameters(self) -> Iterator[EMA]:
         """Context in which the parameters hold the average; the trained ones come back after."""
         self.swap()
         try:
@@ -88,11 +94,12 @@ class EMA:
         finally:
             self.swap()
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
+        """``{"decay", "num_updates", "swapped", "shadow"}`` (the average's arrays copied)."""
         return {"decay": copy.deepcopy(self.decay), "num_updates": self.num_updates,
                 "swapped": self._swapped, "shadow": [s.copy() for s in self.shadow]}
 
-    def load_state_dict(self, state_dict: Mapping) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restores decay, counter and average; checked before anything changes."""
         if not isinstance(state_dict, Mapping):
             raise ValueError("EMA state_dict must be a dict")

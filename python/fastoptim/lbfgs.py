@@ -5,14 +5,24 @@ from __future__ import annotations
 import copy
 import numbers
 from collections.abc import Mapping
+from typing import Any, Callable, Literal, Optional, Sequence, SupportsFloat, Tuple, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _core
-from .flat import FlatParams, owning_store
-from .optimizer import _check_group_keys, _param_list
+from .flat import FlatParams, fewest_arrays, store_grads
+from .optimizer import (ParamGroup, ParamsLike, StateDict, _check_arrays, _check_group_keys,
+                        _no_grads_message, _param_list)
 
 __all__ = ["LBFGS"]
+
+#: What an LBFGS closure returns: the loss and one gradient per parameter (a bare array for one
+#: parameter), or only the loss when the parameters live in a FlatParams store.
+ClosureResult = Union[
+    SupportsFloat,
+    Tuple[SupportsFloat, Union[Sequence[Optional[NDArray[np.float32]]], NDArray[np.float32]]],
+]
 
 _f32 = np.float32
 
@@ -128,8 +138,11 @@ class LBFGS:
     One param group only, as in torch. Returns the loss of the first evaluation.
     """
 
-    def __init__(self, params, lr=1, max_iter=20, max_eval=None, tolerance_grad=1e-7,
-                 tolerance_change=1e-9, history_size=100, line_search_fn=None):
+    def __init__(self, params: ParamsLike, lr: float = 1, max_iter: int = 20,
+                 max_eval: int | None = None, tolerance_grad: float = 1e-7,
+                 tolerance_change: float = 1e-9, history_size: int = 100,
+                 line_search_fn: Literal["strong_wolfe"] | None = None) -> None:
+        plist: list[Any]
         if isinstance(params, FlatParams):
             plist = list(params.params)
         else:
@@ -140,27 +153,25 @@ class LBFGS:
             plist = _param_list(plist[0]["params"], "params")
         if not plist:
             raise ValueError("optimizer got an empty parameter list")
-        _core.check_params(plist)
+        _check_arrays(plist)
         if max_eval is None and isinstance(max_iter, numbers.Integral):
             max_eval = max_iter * 5 // 4
-        group = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
-                     tolerance_change=tolerance_change, history_size=history_size,
-                     line_search_fn=line_search_fn)
+        group: dict[str, Any] = dict(
+            lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+            tolerance_change=tolerance_change, history_size=history_size,
+            line_search_fn=line_search_fn)
         _validate(group)
-        self.defaults = dict(group)
+        self.defaults: dict[str, Any] = dict(group)
         group["params"] = plist
-        self.param_groups = [group]
-        self._params = plist
-        self._state: dict = {}
-        stores = [owning_store(p) for p in plist]
-        self._flat_grads = None
-        if all(s is not None for s in stores):
-            self._flat_grads = [s.grad_for(p) for s, p in zip(stores, plist)]
-            if any(g is None for g in self._flat_grads):
-                self._flat_grads = None
+        self.param_groups: list[ParamGroup] = [group]
+        self._params: list[NDArray[np.float32]] = plist
+        self._state: dict[str, Any] = {}
+        in_stores = [g for g in store_grads(plist) if g is not None]
+        self._flat_grads = in_stores if len(in_stores) == len(plist) else None
 
     @property
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
+        """The history and counters (``d``, ``t``, ``old_dirs``, ``n_iter``, ...), as torch's."""
         return self._state
 
     # ---- flat-vector helpers ------------------------------------------------------------
@@ -169,6 +180,8 @@ class LBFGS:
         out = closure()
         if isinstance(out, tuple) and len(out) == 2:
             loss, grads = out
+            if isinstance(grads, np.ndarray) and len(self._params) == 1:
+                grads = [grads]  # the gradient of the only parameter, as a bare array
         elif self._flat_grads is not None:
             loss, grads = out, self._flat_grads
         else:
@@ -185,7 +198,8 @@ class LBFGS:
                 continue
             g = np.asarray(g)
             if g.dtype != np.float32:
-                raise TypeError(f"grads[{i}] must have dtype float32, got {g.dtype}")
+                fix = ": convert it with .astype(np.float32)" if g.dtype.kind in "fiu" else ""
+                raise TypeError(f"grads[{i}] must have dtype float32, got {g.dtype}{fix}")
             if g.shape != p.shape:
                 raise ValueError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape "
                                  f"{p.shape}")
@@ -203,7 +217,7 @@ class LBFGS:
         return loss, flat_grad
 
     # ---- the algorithm ------------------------------------------------------------------
-    def step(self, closure):
+    def step(self, closure: Callable[[], ClosureResult]) -> float:
         """Runs up to max_iter L-BFGS iterations; returns the loss at the starting point."""
         group = self.param_groups[0]
         _validate(group)
@@ -221,10 +235,14 @@ class LBFGS:
         if np.abs(flat_grad).max(initial=0) <= tolerance_grad:
             return orig_loss
 
-        d, t = state.get("d"), state.get("t")
-        old_dirs, old_stps, ro = state.get("old_dirs"), state.get("old_stps"), state.get("ro")
-        H_diag = state.get("H_diag")
-        prev_flat_grad, prev_loss = state.get("prev_flat_grad"), state.get("prev_loss")
+        d: Any = state.get("d")
+        t: Any = state.get("t")
+        old_dirs: Any = state.get("old_dirs")
+        old_stps: Any = state.get("old_stps")
+        ro: Any = state.get("ro")
+        H_diag: Any = state.get("H_diag")
+        prev_flat_grad: Any = state.get("prev_flat_grad")
+        prev_loss: Any = state.get("prev_loss")
 
         n_iter = 0
         while n_iter < max_iter:
@@ -289,7 +307,7 @@ class LBFGS:
         return orig_loss
 
     # ---- state --------------------------------------------------------------------------
-    def state_dict(self) -> dict:
+    def state_dict(self) -> StateDict:
         """``{"state": {0: {...history...}}, "param_groups": [...]}``, arrays copied."""
         state = {k: (v.copy() if isinstance(v, np.ndarray)
                      else [a.copy() for a in v] if k in ("old_dirs", "old_stps")
@@ -299,7 +317,7 @@ class LBFGS:
         group["params"] = list(range(len(self._params)))
         return {"state": {0: state} if state else {}, "param_groups": [group]}
 
-    def load_state_dict(self, state_dict: Mapping) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restores the history and counters; everything is checked before anything changes."""
         if not isinstance(state_dict, Mapping) or "state" not in state_dict \
                 or "param_groups" not in state_dict:
@@ -336,9 +354,15 @@ class LBFGS:
         self._state = saved
 
     def zero_grad(self) -> None:
-        if self._flat_grads is not None:
-            for g in self._flat_grads:
-                g.fill(0.0)
+        """Sets the gradients to zero, when the parameters live in FlatParams stores.
+
+        Otherwise the closure returns the gradients, which LBFGS does not keep, and this raises
+        ``RuntimeError`` rather than do nothing (as :meth:`Optimizer.zero_grad`).
+        """
+        if self._flat_grads is None:
+            raise RuntimeError(_no_grads_message("LBFGS", self._params, "the closure"))
+        for g in fewest_arrays(self._params, self._flat_grads):
+            g.fill(0.0)
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.param_groups[0].items() if k != "params")

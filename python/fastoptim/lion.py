@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Optimizer
+from .optimizer import Nonfinite, Optimizer, ParamsLike
 
 __all__ = ["Lion"]
 
@@ -24,8 +24,10 @@ class Lion(Optimizer):
 
     _native = _core.Lion
 
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, *, maximize=False, max_grad_norm=None,
-                 nonfinite="propagate"):
+    def __init__(self, params: ParamsLike, lr: float = 1e-4,
+                 betas: tuple[float, float] = (0.9, 0.99), weight_decay: float = 0, *,
+                 maximize: bool = False, max_grad_norm: float | None = None,
+                 nonfinite: Nonfinite = "propagate") -> None:
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay,
                                       maximize=maximize),
                          max_grad_norm=max_grad_norm,

@@ -5,11 +5,15 @@ from __future__ import annotations
 import copy
 import numbers
 from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
 
 from . import _core
 from .flat import aligned_zeros, split_views
-from .optimizer import Optimizer, _saved_arrays, _unit_interval
+from .optimizer import (GradsLike, Optimizer, ParamGroup, StateDict, _saved_arrays, _StateView,
+                        _unit_interval)
 
 __all__ = ["Lookahead"]
 
@@ -34,7 +38,10 @@ class Lookahead:
         opt.step(grads)
     """
 
-    def __init__(self, optimizer: Optimizer, k: int = 5, alpha: float = 0.5):
+    _k: int
+    _alpha: float
+
+    def __init__(self, optimizer: Optimizer, k: int = 5, alpha: float = 0.5) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError("Lookahead wraps a fastoptim optimizer, got "
                             f"{type(optimizer).__name__}")
@@ -42,8 +49,8 @@ class Lookahead:
         self.k = k
         self.alpha = alpha  # validated by the setter
         self._counter = 0
-        self._params: list = []
-        self._slow: list = []
+        self._params: list[NDArray[np.float32]] = []
+        self._slow: list[NDArray[np.float32]] = []
         self._attach()
 
     # Hyperparameters, validated on assignment.
@@ -52,7 +59,7 @@ class Lookahead:
         return self._k
 
     @k.setter
-    def k(self, value) -> None:
+    def k(self, value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"Lookahead k must be an int, got {type(value).__name__}")
         if value < 1:
@@ -64,19 +71,22 @@ class Lookahead:
         return self._alpha
 
     @alpha.setter
-    def alpha(self, value) -> None:
+    def alpha(self, value: float) -> None:
         self._alpha = _unit_interval("alpha", value)
 
     @property
-    def param_groups(self) -> list:
+    def param_groups(self) -> list[ParamGroup]:
+        """The inner optimizer's param groups."""
         return self.optimizer.param_groups
 
     @property
-    def defaults(self) -> dict:
+    def defaults(self) -> dict[str, Any]:
+        """The inner optimizer's defaults."""
         return self.optimizer.defaults
 
     @property
-    def state(self):
+    def state(self) -> _StateView:
+        """The inner optimizer's per-parameter state."""
         return self.optimizer.state
 
     def _attach(self) -> None:
@@ -88,7 +98,7 @@ class Lookahead:
             s[...] = old.get(id(p), p)
         self._params, self._slow = params, slow
 
-    def step(self, grads=None) -> None:
+    def step(self, grads: GradsLike = None) -> None:
         """One inner step; every k-th step, the slow/fast synchronisation (one native pass).
 
         A step the inner optimizer skips (``nonfinite="skip"``) does not count toward k.
@@ -104,13 +114,14 @@ class Lookahead:
             _core.lookahead_sync(self._slow, self._params, self._alpha)
 
     def zero_grad(self) -> None:
+        """The inner optimizer's zero_grad() (RuntimeError where it has no gradients to zero)."""
         self.optimizer.zero_grad()
 
-    def add_param_group(self, param_group: dict) -> None:
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         self.optimizer.add_param_group(param_group)
         self._attach()
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> StateDict:
         """``{"optimizer": inner state dict, "lookahead": {"k", "alpha", "counter", "slow"}}``."""
         return {
             "optimizer": self.optimizer.state_dict(),
@@ -118,7 +129,7 @@ class Lookahead:
                           "counter": self._counter, "slow": [s.copy() for s in self._slow]},
         }
 
-    def load_state_dict(self, state_dict: Mapping) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restores inner state, slow weights, k, alpha and the step counter (all checked first)."""
         if not isinstance(state_dict, Mapping) or "lookahead" not in state_dict \
                 or "optimizer" not in state_dict:

@@ -51,6 +51,7 @@ import types
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, SupportsFloat, Union, cast
 
 from .lbfgs import LBFGS
 from .lookahead import Lookahead
@@ -77,6 +78,10 @@ __all__ = [
 
 # What a scheduler can drive: anything with torch-like ``param_groups`` and ``defaults``.
 _OPTIMIZERS = (Optimizer, Lookahead, LBFGS)
+#: The optimizers a scheduler drives (the classes of _OPTIMIZERS).
+SchedulableOptimizer = Union[Optimizer, Lookahead, LBFGS]
+#: A function of the step count giving a factor of the learning rate (LambdaLR, ...).
+LRLambda = Callable[[int], float]
 
 # Keys of torch's scheduler state dicts that hold bookkeeping fastoptim does not need (warnings
 # about call order, the step(epoch) mode): accepted by load_state_dict and dropped.
@@ -188,15 +193,15 @@ class LRScheduler:
     #: Saved attributes that may be missing from a loaded state dict (torch omits them).
     _optional_keys: frozenset = frozenset()
 
-    def __init__(self, optimizer, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: SchedulableOptimizer, last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
-        self.optimizer = optimizer
+        self.optimizer: SchedulableOptimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
                 # setdefault: a second scheduler on the same optimizer keeps the first's base.
                 group.setdefault("initial_lr", group["lr"])
-        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
-        self.last_epoch = last_epoch
+        self.base_lrs: list[float] = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch: int = last_epoch
         self._initial_step()
 
     # ---- stepping -----------------------------------------------------------------------
@@ -204,7 +209,7 @@ class LRScheduler:
         """Advances the schedule by one step; call it after ``optimizer.step()``."""
         self._advance(initial=False)
 
-    def get_last_lr(self) -> list:
+    def get_last_lr(self) -> list[float]:
         """The learning rates the last step wrote, one per param group (a copy)."""
         return list(self._last_lr)
 
@@ -263,12 +268,12 @@ class LRScheduler:
         return [group["lr"] for group in self.optimizer.param_groups]
 
     # ---- state --------------------------------------------------------------------------
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """The scheduler's state as a dict of copies, keyed by torch's attribute names."""
         return {key: copy.deepcopy(getattr(self, key)) for key in self._state_keys
                 if hasattr(self, key)}
 
-    def load_state_dict(self, state_dict: Mapping) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restores the state saved by :meth:`state_dict` (or by torch's same scheduler).
 
         Everything is checked before anything changes; the optimizer is not touched (load its
@@ -319,12 +324,13 @@ class _LambdaScheduler(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("lr_lambdas",)
 
-    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: SchedulableOptimizer,
+                 lr_lambda: LRLambda | Sequence[LRLambda], last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         self.lr_lambdas = _lambdas("lr_lambda", lr_lambda, len(optimizer.param_groups))
         super().__init__(optimizer, last_epoch)
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         """As torch: ``lr_lambdas`` holds the ``__dict__`` of callable objects (their
         parameters), ``None`` for plain functions and lambdas, which cannot be saved."""
         state = {k: copy.deepcopy(getattr(self, k)) for k in self._state_keys if k != "lr_lambdas"}
@@ -401,7 +407,7 @@ class StepLR(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("step_size", "gamma")
 
-    def __init__(self, optimizer, step_size: int, gamma: float = 0.1,
+    def __init__(self, optimizer: SchedulableOptimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         self._check_hyper({"step_size": step_size, "gamma": gamma})
@@ -436,8 +442,8 @@ class MultiStepLR(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("milestones", "gamma")
 
-    def __init__(self, optimizer, milestones: Iterable[int], gamma: float = 0.1,
-                 last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: SchedulableOptimizer, milestones: Iterable[int],
+                 gamma: float = 0.1, last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         if isinstance(milestones, (str, bytes, Mapping)) or not isinstance(milestones, Iterable):
             raise TypeError(f"milestones must be a list of ints, got {type(milestones).__name__}")
@@ -494,8 +500,8 @@ class ConstantLR(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("factor", "total_iters")
 
-    def __init__(self, optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
-                 last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: SchedulableOptimizer, factor: float = 1.0 / 3,
+                 total_iters: int = 5, last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         self._check_hyper({"factor": factor, "total_iters": total_iters})
         self.factor, self.total_iters = factor, total_iters
@@ -534,8 +540,8 @@ class LinearLR(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("start_factor", "end_factor", "total_iters")
 
-    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
-                 total_iters: int = 5, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: SchedulableOptimizer, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         self._check_hyper({"start_factor": start_factor, "end_factor": end_factor,
                            "total_iters": total_iters})
@@ -577,7 +583,7 @@ class ExponentialLR(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("gamma",)
 
-    def __init__(self, optimizer, gamma: float, last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: SchedulableOptimizer, gamma: float, last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         self._check_hyper({"gamma": gamma})
         self.gamma = gamma
@@ -611,7 +617,7 @@ class InverseTimeLR(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("decay_rate", "decay_steps", "staircase")
 
-    def __init__(self, optimizer, decay_rate: float, decay_steps: float = 1,
+    def __init__(self, optimizer: SchedulableOptimizer, decay_rate: float, decay_steps: float = 1,
                  staircase: bool = False, last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         self._check_hyper({"decay_rate": decay_rate, "decay_steps": decay_steps,
@@ -653,7 +659,7 @@ class PolynomialLR(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("total_iters", "power")
 
-    def __init__(self, optimizer, total_iters: int = 5, power: float = 1.0,
+    def __init__(self, optimizer: SchedulableOptimizer, total_iters: int = 5, power: float = 1.0,
                  last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         self._check_hyper({"total_iters": total_iters, "power": power})
@@ -698,7 +704,7 @@ class CosineAnnealingLR(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("T_max", "eta_min")
 
-    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0,
+    def __init__(self, optimizer: SchedulableOptimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         self._check_hyper({"T_max": T_max, "eta_min": eta_min})
@@ -742,8 +748,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     _state_keys = LRScheduler._state_keys + ("T_0", "T_i", "T_mult", "eta_min", "T_cur")
 
-    def __init__(self, optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
-                 last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: SchedulableOptimizer, T_0: int, T_mult: int = 1,
+                 eta_min: float = 0.0, last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
         self._check_hyper({"T_0": T_0, "T_mult": T_mult, "eta_min": eta_min})
         self.T_0 = self.T_i = T_0
@@ -817,10 +823,12 @@ class OneCycleLR(LRScheduler):
                                              "_anneal_func_type", "cycle_momentum", "use_beta1")
     _optional_keys = frozenset({"use_beta1"})  # torch saves it only with cycle_momentum
 
-    def __init__(self, optimizer, max_lr, total_steps: int | None = None,
+    def __init__(self, optimizer: SchedulableOptimizer, max_lr: float | Sequence[float],
+                 total_steps: int | None = None,
                  epochs: int | None = None, steps_per_epoch: int | None = None,
-                 pct_start: float = 0.3, anneal_strategy: str = "cos",
-                 cycle_momentum: bool = True, base_momentum=0.85, max_momentum=0.95,
+                 pct_start: float = 0.3, anneal_strategy: Literal["cos", "linear"] = "cos",
+                 cycle_momentum: bool = True, base_momentum: float | Sequence[float] = 0.85,
+                 max_momentum: float | Sequence[float] = 0.95,
                  div_factor: float = 25.0, final_div_factor: float = 1e4,
                  three_phase: bool = False, last_epoch: int = -1) -> None:
         _check_start(optimizer, last_epoch)
@@ -1003,8 +1011,8 @@ class SequentialLR(LRScheduler):
 
     _state_keys = ("_milestones", "last_epoch", "_last_lr", "_schedulers")
 
-    def __init__(self, optimizer, schedulers: list, milestones: list,
-                 last_epoch: int = -1) -> None:
+    def __init__(self, optimizer: SchedulableOptimizer, schedulers: Sequence[LRScheduler],
+                 milestones: Sequence[int], last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         _check_int("last_epoch", last_epoch, -1)
         schedulers = _check_members("SequentialLR", schedulers, optimizer)
@@ -1083,14 +1091,15 @@ class ChainedScheduler(LRScheduler):
 
     _state_keys = ("_last_lr", "_schedulers")
 
-    def __init__(self, schedulers, optimizer=None) -> None:
+    def __init__(self, schedulers: Sequence[LRScheduler],
+                 optimizer: SchedulableOptimizer | None = None) -> None:
         if optimizer is not None:
             _check_optimizer(optimizer)
         elif isinstance(schedulers, Sequence) and len(schedulers) > 0 \
                 and isinstance(schedulers[0], LRScheduler):
             optimizer = schedulers[0].optimizer
         self._schedulers = _check_members("ChainedScheduler", schedulers, optimizer)
-        self.optimizer = optimizer
+        self.optimizer = self._schedulers[0].optimizer  # `optimizer`, checked by _check_members
         self._last_lr = self._current()
 
     def step(self) -> None:
@@ -1140,9 +1149,10 @@ class ReduceLROnPlateau(LRScheduler):
                    "last_epoch", "_last_lr", "mode", "threshold", "threshold_mode",
                    "mode_worse", "best", "cooldown_counter", "num_bad_epochs")
 
-    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-                 min_lr=0, eps: float = 1e-8) -> None:
+    def __init__(self, optimizer: SchedulableOptimizer, mode: Literal["min", "max"] = "min",
+                 factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
+                 threshold_mode: Literal["rel", "abs"] = "rel", cooldown: int = 0,
+                 min_lr: float | Sequence[float] = 0, eps: float = 1e-8) -> None:
         _check_optimizer(optimizer)
         self._check_hyper({"mode": mode, "factor": factor, "patience": patience,
                            "threshold": threshold, "threshold_mode": threshold_mode,
@@ -1154,7 +1164,7 @@ class ReduceLROnPlateau(LRScheduler):
         self.threshold, self.threshold_mode = threshold, threshold_mode
         self.cooldown, self.eps = cooldown, eps
         # A single min_lr also covers param groups added later; a list is per group.
-        self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else min_lr
+        self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else cast(float, min_lr)
         self.min_lrs = min_lrs
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self.best = self.mode_worse
@@ -1192,7 +1202,7 @@ class ReduceLROnPlateau(LRScheduler):
             self.mode_worse = math.inf if self.mode == "min" else -math.inf  # follows mode
         return commit_mode
 
-    def step(self, metrics) -> None:
+    def step(self, metrics: SupportsFloat) -> None:  # type: ignore[override]
         """Takes the metric of this epoch (a number) and reduces the lr if it has plateaued."""
         current = float(metrics)
         groups = self.optimizer.param_groups

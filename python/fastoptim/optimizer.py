@@ -10,27 +10,64 @@ from __future__ import annotations
 
 import copy
 import numbers
+import re
 from collections.abc import Mapping
-from typing import Any, Iterable
+from typing import Any, Dict, Iterable, Iterator, Literal, Optional, Sequence, Union
 
 import numpy as np
+from numpy.typing import NDArray
 
 from . import _core
-from .flat import FlatParams, aligned_zeros, owning_store, split_views
+from .flat import FlatParams, aligned_zeros, fewest_arrays, split_views, store_grads
 
 __all__ = ["Optimizer"]
+
+#: What an optimizer takes as ``params``: one float32 array, a list of them, a FlatParams
+#: store, or a list of param groups (dicts with a "params" entry of arrays and options). (One
+#: Iterable of either, so that a list of dicts of mixed value types still type-checks.)
+ParamsLike = Union[NDArray[np.float32], FlatParams,
+                   Iterable[Union[NDArray[np.float32], Mapping[str, Any]]]]
+#: What ``step`` takes: one float32 array per parameter (None skips it), in group order; a
+#: bare array for an optimizer of one parameter; None (or nothing) for FlatParams stores.
+GradsLike = Union[Sequence[Optional[NDArray[np.float32]]], NDArray[np.float32], None]
+#: What a step does with a NaN or Inf gradient (see Optimizer.nonfinite).
+Nonfinite = Literal["propagate", "skip", "raise"]
+#: A param group as ``param_groups`` holds it: {"params": [arrays], "lr": ..., ...}.
+ParamGroup = Dict[str, Any]
+#: A state dict: {"state": {index: {...}}, "param_groups": [{...}]} (see Optimizer.state_dict).
+StateDict = Dict[str, Any]
 
 
 # Keys that learning-rate schedulers add to param groups (accepted in add_param_group).
 _SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
 
 
-def _param_list(params, where: str) -> list:
+# How to hand torch tensors to fastoptim (until a fastoptim.torch wrapper exists).
+_TORCH_PARAMS = ("fastoptim steps NumPy arrays: pass p.detach().numpy() (CPU, float32, "
+                 "contiguous; it shares the tensor's memory, so the model sees every update) "
+                 "and step with p.grad.numpy()")
+_TORCH_GRADS = ("pass p.grad.numpy() (a CPU float32 tensor; .detach() it first if it requires "
+                "grad)")
+
+
+def _is_torch(x: object) -> bool:
+    """Whether x is a torch object (a tensor, a module), told without importing torch."""
+    return type(x).__module__.split(".")[0] == "torch"
+
+
+def _param_list(params: Any, where: str) -> list[Any]:
     """The parameters of a group, as a list (a FlatParams or one array counts as its arrays)."""
     if isinstance(params, FlatParams):
         return list(params.params)
     if isinstance(params, np.ndarray):
         return [params]
+    if _is_torch(params):
+        if hasattr(params, "parameters"):
+            raise TypeError(f"{where} is a torch.nn.Module; fastoptim steps NumPy arrays: pass "
+                            "[p.detach().numpy() for p in model.parameters()] (CPU, float32; "
+                            "they share the tensors' memory, so the model sees every update) "
+                            "and step with [p.grad.numpy() for p in model.parameters()]")
+        raise TypeError(f"{where} is a torch.Tensor; {_TORCH_PARAMS}")
     if isinstance(params, (set, frozenset)):
         raise TypeError(
             f"{where} must be an ordered collection of arrays (a list), not a set: the order of "
@@ -41,6 +78,72 @@ def _param_list(params, where: str) -> list:
     return list(params)
 
 
+def _no_grads_message(name: str, params: Sequence[Any], source: str = "step(grads)") -> str:
+    """Why `name`.zero_grad() has nothing to zero: (some) params are outside FlatParams stores,
+    so their gradients are only what `source` gives each step."""
+    outside = [i for i, g in enumerate(store_grads(params)) if g is None]
+    if len(outside) == len(params):
+        return (f"{name}.zero_grad() has no gradients to zero: this optimizer takes its grads "
+                f"from {source} and keeps none. Build it from a fastoptim.FlatParams store to "
+                "keep gradients with the parameters (then zero_grad() zeroes them)")
+    shown = ", ".join(f"params[{i}]" for i in outside[:3]) + (", ..." if len(outside) > 3 else "")
+    one = len(outside) == 1
+    return (f"{name}.zero_grad(): {shown} (of {len(params)} parameters) "
+            f"{'is not a parameter' if one else 'are not parameters'} of a fastoptim.FlatParams "
+            f"store, so {'its grad is' if one else 'their grads are'} only what {source} gives "
+            "and there is nothing to zero; nothing was zeroed. Put every parameter in a store, "
+            "or zero the stores' grads with store.zero_grad()")
+
+
+def _check_arrays(arrays: list[Any], what: str = "params") -> None:
+    """Checks that `arrays` are writable, contiguous, non-overlapping float32 arrays.
+
+    The native check, with errors that say how to fix them: a torch tensor gets how to pass
+    it, an array of another real dtype ``.astype(np.float32)``; the arrays are named
+    ``what[i]`` ("grads" for clipping). Costs nothing more when the arrays are good.
+    """
+    try:
+        _core.check_params(arrays)
+    except (TypeError, ValueError) as e:
+        raise type(e)(_params_message(str(e), arrays, what)) from None
+
+
+def _params_message(message: str, arrays: Sequence[Any], what: str) -> str:
+    """The native check's `message` about params[i], with its fix, naming the arrays `what`."""
+    m = re.match(r"params\[(\d+)\] ", message)
+    if what != "params":
+        message = re.sub(r"\bparams\[", f"{what}[", message)
+        message = message.replace("a parameter listed twice", "an array listed twice")
+    if m is None:
+        return message
+    i = int(m.group(1))
+    a = arrays[i]
+    if _is_torch(a):
+        return f"{what}[{i}] is a torch.Tensor; " + (_TORCH_PARAMS if what == "params"
+                                                       else _TORCH_GRADS)
+    if isinstance(a, np.ndarray) and a.dtype != np.float32 and a.dtype.kind in "fiu":
+        keep = (" (the optimizer updates that new array in place, so keep a reference to it)"
+                if what == "params" else "")
+        return f"{message}: convert it with .astype(np.float32){keep}"
+    return message
+
+
+def _grads_message(message: str, grads: object) -> str:
+    """A native step()'s TypeError `message` about grads[i], with its fix (error path only)."""
+    if _is_torch(grads):
+        return (f"{message}: pass a list of NumPy arrays, [p.grad.numpy() for each parameter p] "
+                "(CPU float32 tensors; .detach() them first if they require grad)")
+    m = re.search(r"\bgrads\[(\d+)\] ", message)
+    if m is None or not isinstance(grads, (list, tuple)) or int(m.group(1)) >= len(grads):
+        return message
+    g = grads[int(m.group(1))]
+    if _is_torch(g):
+        return f"{message}, a torch.Tensor: {_TORCH_GRADS}"
+    if isinstance(g, np.ndarray) and g.dtype != np.float32 and g.dtype.kind in "fiu":
+        return f"{message}: convert it with .astype(np.float32)"
+    return message
+
+
 
 class Optimizer:
     """Base class of every fastoptim optimizer (torch.optim's surface, NumPy arrays for tensors).
@@ -48,7 +151,8 @@ class Optimizer:
     ``params`` is a list of float32 arrays (updated in place), a :class:`FlatParams` store, or a
     list of param-group dicts (``{"params": [...], "lr": 0.1}``); keys a group leaves out take
     the optimizer's defaults. ``step(grads)`` takes one gradient per parameter, in group order
-    (``None`` skips that parameter); on a FlatParams store, ``step()`` reads the store's grads.
+    (``None`` skips that parameter), or one bare array for an optimizer of one parameter; on a
+    FlatParams store, ``step()`` reads the store's grads and ``zero_grad()`` zeroes them.
     """
 
     #: The native plan class of the rule (``_core.SGD``, ``_core.Adam``, ...).
@@ -57,17 +161,19 @@ class Optimizer:
     #: they hold an array, and a loaded entry without "step" counts as stepped if it has one.
     _step_in_state = True
 
-    def __init__(self, params, defaults: dict, max_grad_norm=None, nonfinite="propagate"):
-        self.defaults = dict(defaults)
-        self._max_grad_norm = None
-        self._nonfinite = "propagate"
-        self.param_groups: list = []
-        self._params: list = []
+    def __init__(self, params: ParamsLike, defaults: Mapping[str, Any],
+                 max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate") -> None:
+        self.defaults: dict[str, Any] = dict(defaults)
+        self._max_grad_norm: float | None = None
+        self._nonfinite: Nonfinite = "propagate"
+        self.param_groups: list[ParamGroup] = []
+        self._params: list[NDArray[np.float32]] = []
         self._steps = np.zeros(0, dtype=np.int64)
         self._states: dict = {}  # slot name -> list of views, aligned with self._params
         self._group_of: list = []  # param group index of each of self._params
         self._scalars: dict = {}  # per-tensor scalar state name -> float64 array (NAdam)
-        self._plan = None
+        self._plan: Any = None
+        self._grads_to_zero: list | None = []  # what zero_grad() fills (None: not in stores)
         if isinstance(params, FlatParams):
             groups = [{"params": params}]
         else:
@@ -82,7 +188,7 @@ class Optimizer:
         self.nonfinite = nonfinite
 
     # ---- param groups -------------------------------------------------------------------
-    def add_param_group(self, param_group: dict) -> None:
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Adds a group of parameters with its own hyperparameters (defaults fill the rest)."""
         if not isinstance(param_group, Mapping):
             raise TypeError(f"param group must be a dict, got {type(param_group).__name__}")
@@ -107,7 +213,7 @@ class Optimizer:
         self._rebuild(self.param_groups + [group])  # validates the arrays; commits on success
 
     # ---- the native plan ----------------------------------------------------------------
-    def _rebuild(self, groups: list, states: dict | None = None, steps=None,
+    def _rebuild(self, groups: list, states: dict | None = None, steps: Any = None,
                  scalars: dict | None = None) -> None:
         """(Re)creates the native plan for `groups`, carrying over the state of known params.
 
@@ -115,7 +221,7 @@ class Optimizer:
         state of parameters that are adjacent in memory (a FlatParams) is adjacent too.
         """
         params = [p for g in groups for p in g["params"]]
-        _core.check_params(params)  # before allocating anything for them
+        _check_arrays(params)  # before allocating anything for them
         group_of = [j for j, g in enumerate(groups) for _ in g["params"]]
         needed = set()
         for g in groups:
@@ -125,7 +231,8 @@ class Optimizer:
         steps = self._steps if steps is None else steps
         shapes = [getattr(p, "shape", ()) for p in params]
         total = sum(int(getattr(p, "size", 0)) for p in params)
-        new_states, slot_lists = {}, []
+        new_states: dict[str, list[NDArray[np.float32]]] = {}
+        slot_lists: list[list[NDArray[np.float32]] | None] = []
         for name in self._native.slots:
             if name not in needed:
                 slot_lists.append(None)
@@ -145,12 +252,8 @@ class Optimizer:
                             else init for p in params], dtype=np.float64)
             for name, init in self._native.scalars.items()
         }
-        flat_grads = None
-        stores = [owning_store(p) for p in params]
-        if params and all(s is not None for s in stores):
-            flat_grads = [s.grad_for(p) for s, p in zip(stores, params)]
-            if any(g is None for g in flat_grads):
-                flat_grads = None
+        in_stores = [g for g in store_grads(params) if g is not None]
+        flat_grads = in_stores if params and len(in_stores) == len(params) else None
         plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads,
                             list(new_scalars.values()))
         plan.max_grad_norm = self._max_grad_norm
@@ -160,10 +263,12 @@ class Optimizer:
         self.param_groups[:] = groups
         self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
         self._scalars, self._group_of = new_scalars, group_of
+        self._grads_to_zero = (fewest_arrays(params, flat_grads) if flat_grads is not None
+                               else None if params else [])
 
     # ---- gradient clipping --------------------------------------------------------------
     @property
-    def max_grad_norm(self):
+    def max_grad_norm(self) -> float | None:
         """Clip each step's gradients to this global L2 norm (None: no clipping).
 
         The same as ``clip_grad_norm_(grads, max_grad_norm)`` before every step, fused: one
@@ -173,7 +278,7 @@ class Optimizer:
         return self._max_grad_norm
 
     @max_grad_norm.setter
-    def max_grad_norm(self, value) -> None:
+    def max_grad_norm(self, value: float | None) -> None:
         self._plan.max_grad_norm = value  # validates
         self._max_grad_norm = self._plan.max_grad_norm
 
@@ -184,7 +289,7 @@ class Optimizer:
 
     # ---- non-finite gradients -----------------------------------------------------------
     @property
-    def nonfinite(self) -> str:
+    def nonfinite(self) -> Nonfinite:
         """What a step does when a gradient holds NaN or Inf.
 
         ``"propagate"`` (default, as torch): the update runs and the NaN spreads.
@@ -200,7 +305,7 @@ class Optimizer:
         return self._nonfinite
 
     @nonfinite.setter
-    def nonfinite(self, mode) -> None:
+    def nonfinite(self, mode: Nonfinite) -> None:
         if not isinstance(mode, str):
             raise TypeError(f"nonfinite must be a string, got {type(mode).__name__}")
         self._plan.nonfinite = mode  # validates
@@ -212,26 +317,51 @@ class Optimizer:
         return self._plan.skipped_steps
 
     # ---- stepping -----------------------------------------------------------------------
-    def step(self, grads=None) -> None:
+    def step(self, grads: GradsLike = None) -> None:
         """Updates every parameter in place from its gradient, in one native call.
 
         ``grads``: one float32 array per parameter (same shape), in param-group order; ``None``
-        for a parameter skips it. Omit it when the parameters live in a FlatParams store.
+        for a parameter skips it. An optimizer of one parameter also takes its gradient as a
+        bare array. Omit ``grads`` when the parameters live in a FlatParams store.
         """
+        if isinstance(grads, np.ndarray):
+            grads = self._one_grad(grads)
         try:
-            self._plan.step(grads)
-        except _core.StalePlan:  # an option now needs a state array the plan lacks
-            self._rebuild(self.param_groups)
-            self._plan.step(grads)
+            try:
+                self._plan.step(grads)
+            except _core.StalePlan:  # an option now needs a state array the plan lacks
+                self._rebuild(self.param_groups)
+                self._plan.step(grads)
+        except TypeError as e:  # a check failed, nothing changed: say how to fix a bad grad
+            message = _grads_message(str(e), grads)
+            if message == str(e):
+                raise
+            raise TypeError(message) from None
+
+    def _one_grad(self, grad: NDArray[np.float32]) -> list[NDArray[np.float32]]:
+        """step(g) with a bare array: the gradient of the only parameter."""
+        if len(self._params) != 1:
+            raise TypeError(f"{type(self).__name__}.step(grads) takes a list or tuple of grads, "
+                            f"one per parameter; got one array for {len(self._params)} "
+                            "parameters")
+        return [grad]
 
     def zero_grad(self) -> None:
-        """Zeroes the gradients of the FlatParams stores the parameters live in."""
-        for store in {id(s): s for s in map(owning_store, self._params) if s}.values():
-            store.zero_grad()
+        """Sets the gradients of the parameters to zero, when they live in FlatParams stores.
+
+        The optimizer has gradients to zero only where it reads them itself: in the stores
+        (exactly where ``step()`` needs no ``grads``). Otherwise the gradients are the arrays
+        passed to ``step(grads)``, which it does not keep, and this raises ``RuntimeError``
+        rather than do nothing.
+        """
+        if self._grads_to_zero is None:
+            raise RuntimeError(_no_grads_message(type(self).__name__, self._params))
+        for g in self._grads_to_zero:
+            g.fill(0.0)
 
     # ---- state --------------------------------------------------------------------------
     @property
-    def state(self) -> "_StateView":
+    def state(self) -> _StateView:
         """Per-parameter state, keyed by parameter index or by the array itself.
 
         Each entry is ``{"step": int, <slot>: live float32 view, ...}``; parameters not yet
@@ -239,7 +369,7 @@ class Optimizer:
         """
         return _StateView(self)
 
-    def _entry(self, i: int) -> dict | None:
+    def _entry(self, i: int) -> dict[str, Any] | None:
         """State of parameter i (live views), or None if it has none (as in torch)."""
         if self._steps[i] == 0:
             return None
@@ -249,14 +379,14 @@ class Optimizer:
             names = list(self._states)
         if not names and not self._step_in_state:
             return None
-        entry = {"step": int(self._steps[i])}
+        entry: dict[str, Any] = {"step": int(self._steps[i])}
         for name in names:
             entry[name] = self._states[name][i]
         for name, values in self._scalars.items():
             entry[name] = float(values[i])
         return entry
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> StateDict:
         """The state as ``{"state": {index: {...}}, "param_groups": [...]}`` (arrays copied).
 
         Parameters are referred to by their index in group order, as in torch.
@@ -275,7 +405,7 @@ class Optimizer:
             groups.append(d)
         return {"state": state, "param_groups": groups}
 
-    def load_state_dict(self, state_dict: Mapping) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restores hyperparameters, step counts and every state array from ``state_dict``.
 
         Everything is checked before anything changes: on error the optimizer is untouched.
@@ -354,7 +484,7 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-def _unit_interval(name: str, value) -> float:
+def _unit_interval(name: str, value: Any) -> Any:
     """A real number in [0, 1] (EMA's decay, Lookahead's alpha), else TypeError/ValueError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
@@ -438,36 +568,35 @@ def _state_array(value, param, key, name) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-class _StateView(Mapping):
+class _StateView(Mapping[int, Dict[str, Any]]):
     """Read view of an optimizer's per-parameter state (see Optimizer.state)."""
 
-    def __init__(self, opt: Optimizer):
+    def __init__(self, opt: Optimizer) -> None:
         self._opt = opt
 
-    def _resolve(self, key) -> int:
+    def _resolve(self, key: object) -> int:
         if isinstance(key, np.ndarray):
             for i, p in enumerate(self._opt._params):
                 if p is key:
                     return i
             raise KeyError("array is not a parameter of this optimizer")
-        if isinstance(key, numbers.Integral) and 0 <= key < len(self._opt._params):
+        if isinstance(key, numbers.Integral) and 0 <= int(key) < len(self._opt._params):
             return int(key)
         raise KeyError(key)
 
-    def __getitem__(self, key) -> dict:
+    def __getitem__(self, key: int | NDArray[Any]) -> dict[str, Any]:
         entry = self._opt._entry(self._resolve(key))
         if entry is None:
             raise KeyError(key)
         return entry
 
-    def __contains__(self, key) -> bool:
+    def __contains__(self, key: object) -> bool:
         try:
-            self[key]
-            return True
+            return self._opt._entry(self._resolve(key)) is not None
         except KeyError:
             return False
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[int]:
         return (i for i in range(len(self._opt._params)) if self._opt._entry(i) is not None)
 
     def __len__(self) -> int:

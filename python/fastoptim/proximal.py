@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Optimizer
+from .optimizer import Nonfinite, Optimizer, ParamsLike
 
 __all__ = ["ProximalSGD", "ProximalAdagrad"]
 
@@ -23,8 +23,9 @@ class ProximalSGD(Optimizer):
 
     _native = _core.ProximalSGD
 
-    def __init__(self, params, lr=1e-3, l1=0.0, l2=0.0, *, maximize=False, max_grad_norm=None,
-                 nonfinite="propagate"):
+    def __init__(self, params: ParamsLike, lr: float = 1e-3, l1: float = 0.0, l2: float = 0.0, *,
+                 maximize: bool = False, max_grad_norm: float | None = None,
+                 nonfinite: Nonfinite = "propagate") -> None:
         super().__init__(params, dict(lr=lr, l1=l1, l2=l2, maximize=maximize),
                          max_grad_norm=max_grad_norm,
                          nonfinite=nonfinite)
@@ -46,9 +47,9 @@ class ProximalAdagrad(Optimizer):
 
     _native = _core.ProximalAdagrad
 
-    def __init__(self, params, lr=1e-2, l1=0.0, l2=0.0, initial_accumulator_value=0.1, *,
-                 maximize=False, max_grad_norm=None,
-                 nonfinite="propagate"):
+    def __init__(self, params: ParamsLike, lr: float = 1e-2, l1: float = 0.0, l2: float = 0.0,
+                 initial_accumulator_value: float = 0.1, *, maximize: bool = False,
+                 max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate") -> None:
         super().__init__(params, dict(lr=lr, l1=l1, l2=l2,
                                       initial_accumulator_value=initial_accumulator_value,
                                       maximize=maximize),

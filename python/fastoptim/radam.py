@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Optimizer
+from .optimizer import Nonfinite, Optimizer, ParamsLike
 
 __all__ = ["RAdam"]
 
@@ -30,9 +30,11 @@ class RAdam(Optimizer):
 
     _native = _core.RAdam
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
-                 decoupled_weight_decay=False, *, maximize=False, max_grad_norm=None,
-                 nonfinite="propagate"):
+    def __init__(self, params: ParamsLike, lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
+                 maximize: bool = False, max_grad_norm: float | None = None,
+                 nonfinite: Nonfinite = "propagate") -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Optimizer
+from .optimizer import Nonfinite, Optimizer, ParamsLike
 
 __all__ = ["RMSprop"]
 
@@ -30,9 +30,10 @@ class RMSprop(Optimizer):
 
     _native = _core.RMSprop
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
-                 centered=False, *, maximize=False, max_grad_norm=None,
-                 nonfinite="propagate"):
+    def __init__(self, params: ParamsLike, lr: float = 1e-2, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
+                 centered: bool = False, *, maximize: bool = False,
+                 max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate") -> None:
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize),
                          max_grad_norm=max_grad_norm,

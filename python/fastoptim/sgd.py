@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Optimizer
+from .optimizer import Nonfinite, Optimizer, ParamsLike
 
 __all__ = ["SGD"]
 
@@ -34,9 +34,10 @@ class SGD(Optimizer):
     _native = _core.SGD
     _step_in_state = False
 
-    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-                 *, maximize=False, max_grad_norm=None,
-                 nonfinite="propagate"):
+    def __init__(self, params: ParamsLike, lr: float = 1e-3, momentum: float = 0,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
+                 maximize: bool = False, max_grad_norm: float | None = None,
+                 nonfinite: Nonfinite = "propagate") -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize),
