@@ -118,6 +118,17 @@ py::array checked_inplace_array(py::handle o, const std::string& what) {
   return a;
 }
 
+py::array checked_state_array(py::handle o, const std::string& what, int bytes) {
+  if (bytes == 4) return checked_inplace_array(o, what);
+  if (!py::isinstance<py::array>(o) ||
+      !py::reinterpret_borrow<py::array>(o).dtype().equal(py::dtype::of<uint16_t>()))
+    throw py::type_error(what + " must be bfloat16 state as a numpy.ndarray of uint16");
+  py::array a = py::reinterpret_borrow<py::array>(o);
+  if (!contiguous_aligned(a) || !a.writeable())
+    throw py::value_error(what + " must be C-contiguous, aligned and writeable");
+  return a;
+}
+
 std::vector<py::array> checked_params(py::list params) {
   std::vector<py::array> out;
   std::vector<std::pair<const char*, size_t>> starts;

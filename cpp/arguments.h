@@ -47,6 +47,8 @@ bool contiguous_aligned(const py::array& a);
 py::array checked_input(py::handle o, const std::string& what);
 // A float32 array a kernel can update in place: checked_input, and writeable.
 py::array checked_inplace_array(py::handle o, const std::string& what);
+// A state array in place: float32 (bytes 4), or bfloat16 state's bits as uint16 (bytes 2).
+py::array checked_state_array(py::handle o, const std::string& what, int bytes);
 // A list of parameters: each an in-place-writable float32 array, no two overlapping.
 std::vector<py::array> checked_params(py::list params);
 // One array or a list (or tuple) of them, named what[i], each checked with `check`.

@@ -113,9 +113,10 @@ void bind_rule(py::module_& m) {
   std::vector<std::string> slots(Rule::kSlotNames, Rule::kSlotNames + Rule::kSlots);
   py::class_<E>(m, Rule::kName)
       .def(py::init<py::list, py::list, std::vector<int>, py::list, py::array, py::object,
-                    py::list>(),
+                    py::list, int, uint32_t>(),
            py::arg("groups"), py::arg("params"), py::arg("group_of"), py::arg("states"),
-           py::arg("steps"), py::arg("flat_grads") = py::none(), py::arg("scalars") = py::list())
+           py::arg("steps"), py::arg("flat_grads") = py::none(), py::arg("scalars") = py::list(),
+           py::arg("state_format") = 0, py::arg("seed") = 0)
       .def("step", &E::step, py::arg("grads") = py::none())
       .def("__len__", &E::size)
       .def_property("max_grad_norm", &E::max_grad_norm, &E::set_max_grad_norm)

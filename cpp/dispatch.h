@@ -13,9 +13,10 @@ namespace fastoptim {
 template <class Rule>
 using KernelFn = void (*)(const typename Rule::Args&, Ptrs, int64_t);
 
+// A rule's kernel for each state format (StateFormat).
 template <class Rule>
 struct KernelSlot {
-  KernelFn<Rule> fn = nullptr;
+  KernelFn<Rule> fn[kStateFormats] = {};
 };
 
 // An element-wise operation on two arrays of n floats and a scalar (kernels/vector-inl.h).
@@ -43,9 +44,9 @@ struct KernelTable<RuleList<Rules...>> : KernelSlot<Rules>... {
   PairFn axpy = nullptr, ema_update = nullptr, lookahead_sync = nullptr, swap = nullptr;
 
   template <class Rule>
-  KernelFn<Rule> get() const { return KernelSlot<Rule>::fn; }
+  KernelFn<Rule> get(StateFormat f) const { return KernelSlot<Rule>::fn[static_cast<int>(f)]; }
   template <class Rule>
-  void set(KernelFn<Rule> f) { KernelSlot<Rule>::fn = f; }
+  void set(StateFormat f, KernelFn<Rule> k) { KernelSlot<Rule>::fn[static_cast<int>(f)] = k; }
 };
 
 using Kernels = KernelTable<AllRules>;

@@ -49,12 +49,18 @@ class StepEngine {
   using Hyper = typename Rule::Hyper;
   using Args = typename Rule::Args;
 
-  // `states` holds one list of arrays per slot (None for slots not kept), `steps` the int64
-  // step count of each parameter, `scalars` one float64 array per per-tensor scalar, and
-  // `flat_grads` the gradients of a FlatParams store (None: step() takes them).
+  // `states` holds one list of arrays per slot (None for slots not kept): float32, or for
+  // bfloat16 state their bits as uint16; `steps` the int64 step count of each parameter,
+  // `scalars` one float64 array per per-tensor scalar, and `flat_grads` the gradients of a
+  // FlatParams store (None: step() takes them). `state_format`: StateFormat's value; `seed`
+  // keys stochastic rounding's random bits.
   StepEngine(py::list groups, py::list params, std::vector<int> group_of, py::list states,
-             py::array steps, py::object flat_grads, py::list scalars)
-      : groups_(groups) {
+             py::array steps, py::object flat_grads, py::list scalars, int state_format,
+             uint32_t seed)
+      : groups_(groups), seed_(seed) {
+    if (state_format < 0 || state_format >= kStateFormats) inconsistent();
+    format_ = static_cast<StateFormat>(state_format);
+    const int bytes = format_ == StateFormat::kFloat32 ? 4 : 2;
     const size_t n = params.size();
     if (group_of.size() != n || states.size() != Rule::kSlots ||
         scalars.size() != static_cast<size_t>(Rule::kScalars))
@@ -63,11 +69,14 @@ class StepEngine {
     for (size_t k = 0; k < scalars.size(); ++k) scalars_[k] = counter_array<double>(scalars[k], n);
     std::vector<py::array> checked = checked_params(params);
     tensors_.resize(n);
+    int64_t at = 0;
     for (size_t i = 0; i < n; ++i) {
       Tensor& t = tensors_[i];
       t.param = checked[i];
       t.p = fmut(t.param);
       t.n = t.param.size();
+      t.at = at;
+      at += t.n;
       t.group = group_of[i];
       if (t.group < 0 || static_cast<size_t>(t.group) >= groups.size()) inconsistent();
     }
@@ -76,10 +85,10 @@ class StepEngine {
       py::list arrays = states[k];
       if (arrays.size() != n) inconsistent();
       for (size_t i = 0; i < n; ++i) {
-        py::array a = checked_inplace_array(
-            arrays[i], std::string(Rule::kSlotNames[k]) + "[" + std::to_string(i) + "]");
+        py::array a = checked_state_array(
+            arrays[i], std::string(Rule::kSlotNames[k]) + "[" + std::to_string(i) + "]", bytes);
         if (!same_shape(a, tensors_[i].param)) inconsistent();
-        tensors_[i].s[k] = fmut(a);
+        tensors_[i].s[k] = a.mutable_data();
         tensors_[i].has_slot[k] = true;
         keep_.push_back(a);
       }
@@ -189,7 +198,9 @@ class StepEngine {
       for (int k = 0; k < Rule::kScalars; ++k) scalars_[k][i] = scalars[k];
       if (args_.empty() || std::memcmp(&args_.back(), &a, sizeof(Args)) != 0) args_.push_back(a);
       if (t.n == 0) continue;
-      const Ptrs q{t.p, grad_ptrs_[i], {t.s[0], t.s[1], t.s[2]}};
+      const Ptrs q{t.p,  grad_ptrs_[i], {t.s[0], t.s[1], t.s[2]}, t.at,
+                   mix32(mix32(static_cast<uint32_t>(steps_[i])) ^ seed_),
+                   format_ == StateFormat::kFloat32 ? 4 : 2};
       const int32_t ai = static_cast<int32_t>(args_.size() - 1);
       if (!spans_.empty() && spans_.back().args == ai && adjacent(spans_.back(), q))
         spans_.back().n += t.n;
@@ -198,7 +209,7 @@ class StepEngine {
       total += t.n;
     }
     py::gil_scoped_release nogil;
-    run(active_kernels().template get<Rule>(), total);
+    run(active_kernels().template get<Rule>(format_), total);
   }
 
   size_t size() const { return tensors_.size(); }
@@ -248,9 +259,10 @@ class StepEngine {
   struct Tensor {
     py::array param;
     float* p = nullptr;
-    float* s[kMaxSlots] = {nullptr, nullptr, nullptr};  // state
+    void* s[kMaxSlots] = {nullptr, nullptr, nullptr};  // state
     bool has_slot[kMaxSlots] = {false, false, false};
     int64_t n = 0;
+    int64_t at = 0;  // index of the first element among all the optimizer's elements
     int group = 0;
   };
   // One contiguous run of elements that share kernel Args: a tensor, or several tensors
@@ -316,11 +328,13 @@ class StepEngine {
     }
   }
 
-  // Whether q continues span s exactly in every buffer, so both run as one range.
+  // Whether q continues span s exactly in every buffer (and in element index and rounding
+  // key), so both run as one range.
   static bool adjacent(const Span& s, const Ptrs& q) {
-    if (q.p != s.ptrs.p + s.n || q.g != s.ptrs.g + s.n) return false;
+    const Ptrs end = s.ptrs.offset(s.n);
+    if (q.p != end.p || q.g != end.g || q.at != end.at || q.key != end.key) return false;
     for (int k = 0; k < kMaxSlots; ++k)
-      if (s.ptrs.s[k] ? q.s[k] != s.ptrs.s[k] + s.n : q.s[k] != nullptr) return false;
+      if (q.s[k] != end.s[k]) return false;
     return true;
   }
 
@@ -375,6 +389,8 @@ class StepEngine {
   enum class Nonfinite { kPropagate, kSkip, kRaise } nonfinite_ = Nonfinite::kPropagate;
   enum class Check { kNone, kNorm, kScan } last_check_ = Check::kNone;
   int64_t skipped_steps_ = 0;
+  uint32_t seed_ = 0;
+  StateFormat format_ = StateFormat::kFloat32;
 };
 
 }  // namespace fastoptim

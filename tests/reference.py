@@ -260,3 +260,40 @@ class ProximalAdagrad(Reference):
         state["sum"] = acc
         a = h["lr"] / np.sqrt(acc)
         return _prox(p - a * g, a, h["l1"], h["l2"])
+
+
+# ---- bfloat16 state (state_dtype="bfloat16"), written from the definitions -------------------
+def mix32(x):
+    """The 32-bit integer hash ("lowbias32") that keys stochastic rounding, on uint32 arrays."""
+    x = np.asarray(x, np.uint32)
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x7FEB352D)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(0x846CA68B)
+    return x ^ (x >> np.uint32(16))
+
+
+def bf16_random_bits(seed, step, slot, index):
+    """The 16 random bits stochastic rounding adds below a state element's kept half: a hash of
+    the optimizer's seed, the tensor's step count, the state slot and the element's index among
+    all of the optimizer's elements (mod 2**32)."""
+    with np.errstate(over="ignore"):
+        key = mix32(mix32(np.uint32(step)) ^ np.uint32(seed))
+        slot_key = mix32(key + np.uint32(0x9E3779B9) * np.uint32(slot))
+        index = (np.asarray(index, np.int64) & 0xFFFFFFFF).astype(np.uint32)
+        return mix32(index ^ slot_key) >> np.uint32(16)
+
+
+def bf16_round(x, random16=None):
+    """float32 -> bfloat16 bits (uint16). Stochastic with the given 16 random bits per element:
+    up with probability (dropped low half) / 2**16; else to nearest, ties to even. NaN stays
+    NaN (its quiet bit set)."""
+    bits = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    if random16 is None:
+        bits = bits + 0x7FFF + ((bits >> 16) & 1)
+    else:
+        bits = bits + np.asarray(random16, np.uint64)
+    out = ((bits >> 16) & 0xFFFF).astype(np.uint16)
+    nan = np.isnan(np.asarray(x, np.float32))
+    quiet = ((np.asarray(x, np.float32).view(np.uint32) | 0x00400000) >> 16).astype(np.uint16)
+    return np.where(nan, quiet, out)

@@ -6,20 +6,21 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One Adadelta step over n elements: q.p and state q.s = {square_avg, acc_delta}.
-template <class V>
+template <class V, StateFormat F>
 void step(const Adadelta::Args& a, Ptrs q, int64_t n) {
   const PreparedGrad<V> prep(a.prep);
+  const StateIo<V, F> st(q);
   const MomentsV<V> averages(a.averages);
   const V eps = V::set1(a.eps), neg_lr = V::set1(a.neg_lr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p, g;
     prep.load(q, i, lanes, p, g);
-    const V square_avg = averages.second(V::load(q.s[0] + i, lanes), g);
-    square_avg.store(q.s[0] + i, lanes);
+    const V square_avg = averages.second(st.load(0, i, lanes), g);
+    st.store(0, i, lanes, square_avg);
     // The update from the old accumulated delta and the new square average.
-    const V acc_delta = V::load(q.s[1] + i, lanes);
+    const V acc_delta = st.load(1, i, lanes);
     const V delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g;
-    averages.second(acc_delta, delta).store(q.s[1] + i, lanes);
+    st.store(1, i, lanes, averages.second(acc_delta, delta));
     mul_add(neg_lr, delta, p).store(q.p + i, lanes);
   });
 }

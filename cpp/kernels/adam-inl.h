@@ -7,23 +7,24 @@ namespace FO_TARGET {
 
 // One Adam step over n elements: q.p, and state q.s = {exp_avg, exp_avg_sq, max_exp_avg_sq
 // (amsgrad only)}. One read and one write of each array.
-template <class V>
+template <class V, StateFormat F>
 void step(const Adam::Args& args, Ptrs q, int64_t n) {
   using Args = Adam::Args;
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
         const PreparedGrad<V> prep(a.prep);
+        const StateIo<V, F> st(q);
         const MomentsV<V> moments(a.moments);
         const V inv_bc2 = V::set1(a.inv_bias_correction2_sqrt), eps = V::set1(a.eps),
                 neg_step = V::set1(a.neg_step_size);
         for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
           V p, g, m, v;
           prep.load(q, i, lanes, p, g);
-          moments.update(q, i, lanes, g, m, v);
+          moments.update(st, i, lanes, g, m, v);
           if (a.amsgrad) {
-            v = max(V::load(q.s[2] + i, lanes), v);
-            v.store(q.s[2] + i, lanes);
+            v = max(st.load(2, i, lanes), v);
+            st.store(2, i, lanes, v);
           }
           // sqrt(v) / sqrt(1 - b2^t) as a multiply: one divide per element is the throughput
           // limit.

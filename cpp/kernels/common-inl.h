@@ -35,6 +35,54 @@ struct PreparedGrad {
   const V scale, wd, param_scale;
 };
 
+// How a kernel reads and writes its state arrays, in format F (rule.h, StateFormat): values
+// are float32 in registers, and bfloat16 state is rounded as it is stored.
+template <class V, StateFormat F>
+class StateIo {
+ public:
+  explicit StateIo(const Ptrs& q) : q_(q) {
+    for (int k = 0; k < kMaxSlots; ++k)
+      key_[k] = V::u32(mix32(q.key + 0x9e3779b9u * static_cast<uint32_t>(k)));
+  }
+  template <class L>
+  V load(int k, int64_t i, L lanes) const {
+    if constexpr (F == StateFormat::kFloat32) return V::load(f32(k) + i, lanes);
+    else return V::load_bf16(bf16(k) + i, lanes);
+  }
+  template <class L>
+  void store(int k, int64_t i, L lanes, V x) const {
+    if constexpr (F == StateFormat::kFloat32) {
+      x.store(f32(k) + i, lanes);
+    } else {
+      // Adding r in [0, 2^16) to the bit pattern and keeping the top half rounds up with
+      // probability (dropped bits) / 2^16: unbiased. Round to nearest even adds 0x7fff plus
+      // the kept half's lowest bit. NaN stays NaN (carries could make it an infinity).
+      const V r = F == StateFormat::kBf16Stochastic
+                      ? V::template shr_u32<16>(random_bits(k, q_.at + i))
+                      : V::add_u32(V::u32(0x7fff),
+                                   V::and_u32(V::template shr_u32<16>(x), V::u32(1)));
+      V::nan_or(x, V::add_u32(x, r)).store_bf16(bf16(k) + i, lanes);
+    }
+  }
+
+ private:
+  // mix32(index ^ slot key) for the elements from `index` on (the index taken mod 2^32), as the
+  // lanes' bit patterns: the same bits whatever the thread count or target.
+  V random_bits(int k, int64_t index) const {
+    V x = V::xor_u32(V::iota(static_cast<uint32_t>(index)), key_[k]);
+    x = V::xor_u32(x, V::template shr_u32<16>(x));
+    x = V::mul_u32(x, V::u32(0x7feb352du));
+    x = V::xor_u32(x, V::template shr_u32<15>(x));
+    x = V::mul_u32(x, V::u32(0x846ca68bu));
+    return V::xor_u32(x, V::template shr_u32<16>(x));
+  }
+  float* f32(int k) const { return static_cast<float*>(q_.s[k]); }
+  uint16_t* bf16(int k) const { return static_cast<uint16_t*>(q_.s[k]); }
+
+  const Ptrs q_;
+  V key_[kMaxSlots];
+};
+
 // Moments broadcast to vectors.
 template <class V>
 struct MomentsV {
@@ -45,14 +93,14 @@ struct MomentsV {
   V first(V m, V x) const { return mul_add(omb1, x - m, m); }
   // b2 v + (1 - b2) x^2
   V second(V v, V x) const { return mul_add(b2, v, omb2 * x * x); }
-  // Both moments at element i from gradient g, in place in q.s[0] and q.s[1]; the new values
-  // are returned in m and v.
-  template <class L>
-  void update(const Ptrs& q, int64_t i, L lanes, V g, V& m, V& v) const {
-    m = first(V::load(q.s[0] + i, lanes), g);
-    v = second(V::load(q.s[1] + i, lanes), g);
-    m.store(q.s[0] + i, lanes);
-    v.store(q.s[1] + i, lanes);
+  // Both moments at element i from gradient g, in place in state slots 0 and 1; the new
+  // values are returned in m and v.
+  template <class S, class L>
+  void update(const S& st, int64_t i, L lanes, V g, V& m, V& v) const {
+    m = first(st.load(0, i, lanes), g);
+    v = second(st.load(1, i, lanes), g);
+    st.store(0, i, lanes, m);
+    st.store(1, i, lanes, v);
   }
 
   const V omb1, b2, omb2;

@@ -6,19 +6,20 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One RAdam step over n elements: q.p and state q.s = {exp_avg, exp_avg_sq}.
-template <class V>
+template <class V, StateFormat F>
 void step(const Radam::Args& args, Ptrs q, int64_t n) {
   using Args = Radam::Args;
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
         const PreparedGrad<V> prep(a.prep);
+        const StateIo<V, F> st(q);
         const MomentsV<V> moments(a.moments);
         const V eps = V::set1(a.eps), coef = V::set1(a.neg_coef);
         for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
           V p, g, m, v;
           prep.load(q, i, lanes, p, g);
-          moments.update(q, i, lanes, g, m, v);
+          moments.update(st, i, lanes, g, m, v);
           // Early steps (rho_t <= 5) take an un-adapted momentum step.
           const V d = a.rectified ? m / (sqrt(v) + eps) : m;
           mul_add(coef, d, p).store(q.p + i, lanes);

@@ -25,22 +25,41 @@ namespace fastoptim {
 
 constexpr int kMaxSlots = 3;
 
+// How state arrays are stored: float32, or bfloat16 rounded stochastically (unbiased; random
+// bits from the element's index and the step's key) or to the nearest even.
+enum class StateFormat : int32_t { kFloat32 = 0, kBf16Stochastic = 1, kBf16Nearest = 2 };
+constexpr int kStateFormats = 3;
+
 // One tensor's (or one chunk's) memory: parameter, gradient and up to three state arrays, all
-// with the same number of float32 elements. Unused slots are null.
+// with the same number of elements (state of state_bytes each). Unused slots are null.
 struct Ptrs {
   float* p;
   const float* g;
-  float* s[kMaxSlots];
+  void* s[kMaxSlots];
+  int64_t at;           // index of element 0 among all the optimizer's elements
+  uint32_t key;         // stochastic rounding's key for this tensor's step (seed and step count)
+  int32_t state_bytes;  // 4 (float32) or 2 (bfloat16)
 
   Ptrs offset(int64_t i) const {
     Ptrs r = *this;
     r.p += i;
     r.g += i;
-    for (float*& x : r.s)
-      if (x) x += i;
+    for (void*& x : r.s)
+      if (x) x = static_cast<char*>(x) + i * state_bytes;
+    r.at += i;
     return r;
   }
 };
+
+// A 32-bit integer hash ("lowbias32", C. Wellons): stochastic rounding's random bits.
+inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
 
 // Bounds a real hyperparameter must satisfy (all must also be finite, never NaN).
 enum class Bound { kAny, kNonNegative, kPositive, kUnit /* [0, 1) */, kClosedUnit /* [0, 1] */ };

@@ -6,13 +6,14 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One SGD step over n elements of q.p (and q.s[0], the momentum buffer).
-template <class V>
+template <class V, StateFormat F>
 void step(const Sgd::Args& args, Ptrs q, int64_t n) {
   using Args = Sgd::Args;
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
         const PreparedGrad<V> prep(a.prep);
+        const StateIo<V, F> st(q);
         const V mom = V::set1(a.momentum), damp = V::set1(a.one_minus_dampening),
                 neg_lr = V::set1(a.neg_lr);
         for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
@@ -21,8 +22,8 @@ void step(const Sgd::Args& args, Ptrs q, int64_t n) {
           V d = g;
           if (a.use_momentum) {
             // The first step copies the gradient into the buffer, without dampening (as torch).
-            const V buf = a.first ? g : mul_add(mom, V::load(q.s[0] + i, lanes), damp * g);
-            buf.store(q.s[0] + i, lanes);
+            const V buf = a.first ? g : mul_add(mom, st.load(0, i, lanes), damp * g);
+            st.store(0, i, lanes, buf);
             d = a.nesterov ? mul_add(mom, buf, g) : buf;
           }
           mul_add(neg_lr, d, p).store(q.p + i, lanes);

@@ -5,14 +5,15 @@
 namespace fastoptim {
 namespace FO_TARGET {
 
-// Writes every array back unchanged (x + 0 * g).
-template <class V>
+// Writes every array back unchanged (x + 0 * g; bfloat16 state goes through its rounding).
+template <class V, StateFormat F>
 void step(const Traffic::Args& a, Ptrs q, int64_t n) {
+  const StateIo<V, F> st(q);
   const V zero = V::set1(a.zero);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     const V g = V::load(q.g + i, lanes) * zero;
-    for (float* s : q.s)
-      if (s) (V::load(s + i, lanes) + g).store(s + i, lanes);
+    for (int k = 0; k < kMaxSlots; ++k)
+      if (q.s[k]) st.store(k, i, lanes, st.load(k, i, lanes) + g);
     (V::load(q.p + i, lanes) + g).store(q.p + i, lanes);
   });
 }

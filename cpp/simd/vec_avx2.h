@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "simd/lanes.h"
 #include "simd/prefetch.h"
@@ -27,6 +28,50 @@ struct Vec {
   static Vec load(const float* p, Tail t) { return {_mm256_maskload_ps(p, tail_mask(t))}; }
   void store(float* p, Full) const { _mm256_storeu_ps(p, v); }
   void store(float* p, Tail t) const { _mm256_maskstore_ps(p, tail_mask(t), v); }
+  // bfloat16 storage (kernels/common-inl.h, StateIo): 16-bit values widened to the top half of
+  // each lane, and the top halves stored back. Tails go through a small buffer.
+  static Vec load_bf16(const uint16_t* p, Full) {
+    prefetch_ahead(reinterpret_cast<const float*>(p));  // the same 4 KiB ahead
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return bits(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+  static Vec load_bf16(const uint16_t* p, Tail t) {
+    uint16_t tmp[N] = {};
+    std::memcpy(tmp, p, sizeof(uint16_t) * t.count);
+    return load_bf16(tmp, Full{});
+  }
+  void store_bf16(uint16_t* p, Full) const {
+    const __m256i h = _mm256_srli_epi32(i(*this), 16);
+    // Pack within each 128-bit half, then bring the two halves' low quadwords together.
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  }
+  void store_bf16(uint16_t* p, Tail t) const {
+    uint16_t tmp[N];
+    store_bf16(tmp, Full{});
+    std::memcpy(p, tmp, sizeof(uint16_t) * t.count);
+  }
+  // Operations on the lanes' 32-bit patterns as unsigned integers (random bits, rounding).
+  static Vec u32(uint32_t x) { return bits(_mm256_set1_epi32(static_cast<int>(x))); }
+  static Vec iota(uint32_t first) {
+    return bits(_mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(first)),
+                                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+  }
+  static Vec add_u32(Vec a, Vec b) { return bits(_mm256_add_epi32(i(a), i(b))); }
+  static Vec mul_u32(Vec a, Vec b) { return bits(_mm256_mullo_epi32(i(a), i(b))); }
+  static Vec xor_u32(Vec a, Vec b) { return bits(_mm256_xor_si256(i(a), i(b))); }
+  static Vec and_u32(Vec a, Vec b) { return bits(_mm256_and_si256(i(a), i(b))); }
+  template <int kShift>
+  static Vec shr_u32(Vec a) { return bits(_mm256_srli_epi32(i(a), kShift)); }
+  // Lanes where x is NaN take x's bits with the quiet bit set, the others r.
+  static Vec nan_or(Vec x, Vec r) {
+    const __m256 nan = _mm256_cmp_ps(x.v, x.v, _CMP_UNORD_Q);
+    const __m256 quiet = _mm256_or_ps(x.v, _mm256_castsi256_ps(_mm256_set1_epi32(0x00400000)));
+    return {_mm256_blendv_ps(r.v, quiet, nan)};
+  }
+  static __m256i i(Vec a) { return _mm256_castps_si256(a.v); }
+  static Vec bits(__m256i x) { return {_mm256_castsi256_ps(x)}; }
+
   friend Vec operator+(Vec a, Vec b) { return {_mm256_add_ps(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }

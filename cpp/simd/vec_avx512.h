@@ -24,6 +24,45 @@ struct Vec {
   static Vec load(const float* p, Tail t) { return {_mm512_maskz_loadu_ps(tail_mask(t), p)}; }
   void store(float* p, Full) const { _mm512_storeu_ps(p, v); }
   void store(float* p, Tail t) const { _mm512_mask_storeu_ps(p, tail_mask(t), v); }
+  // bfloat16 storage (kernels/common-inl.h, StateIo): 16-bit values widened to the top half of
+  // each lane, and the top halves stored back.
+  static Vec load_bf16(const uint16_t* p, Full) {
+    prefetch_ahead(reinterpret_cast<const float*>(p));  // the same 4 KiB ahead
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))};
+  }
+  static Vec load_bf16(const uint16_t* p, Tail t) {
+    const __m256i h = _mm256_maskz_loadu_epi16(tail_mask(t), p);
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))};
+  }
+  void store_bf16(uint16_t* p, Full) const {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(high_halves()));
+  }
+  void store_bf16(uint16_t* p, Tail t) const {
+    _mm512_mask_cvtepi32_storeu_epi16(p, tail_mask(t), high_halves());
+  }
+  __m512i high_halves() const { return _mm512_srli_epi32(_mm512_castps_si512(v), 16); }
+  // Operations on the lanes' 32-bit patterns as unsigned integers (random bits, rounding).
+  static Vec u32(uint32_t x) { return bits(_mm512_set1_epi32(static_cast<int>(x))); }
+  static Vec iota(uint32_t first) {
+    return bits(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(first)),
+                                 _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                   13, 14, 15)));
+  }
+  static Vec add_u32(Vec a, Vec b) { return bits(_mm512_add_epi32(i(a), i(b))); }
+  static Vec mul_u32(Vec a, Vec b) { return bits(_mm512_mullo_epi32(i(a), i(b))); }
+  static Vec xor_u32(Vec a, Vec b) { return bits(_mm512_xor_si512(i(a), i(b))); }
+  static Vec and_u32(Vec a, Vec b) { return bits(_mm512_and_si512(i(a), i(b))); }
+  template <int kShift>
+  static Vec shr_u32(Vec a) { return bits(_mm512_srli_epi32(i(a), kShift)); }
+  // Lanes where x is NaN take x's bits with the quiet bit set, the others r.
+  static Vec nan_or(Vec x, Vec r) {
+    const __mmask16 nan = _mm512_cmp_ps_mask(x.v, x.v, _CMP_UNORD_Q);
+    return bits(_mm512_mask_or_epi32(i(r), nan, i(x), _mm512_set1_epi32(0x00400000)));
+  }
+  static __m512i i(Vec a) { return _mm512_castps_si512(a.v); }
+  static Vec bits(__m512i x) { return {_mm512_castsi512_ps(x)}; }
+
   friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
   friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
   friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }

@@ -2,6 +2,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "simd/lanes.h"
 
@@ -18,6 +19,34 @@ struct Vec {
   static Vec load(const float* p, Tail) { return {*p}; }
   void store(float* p, Full) const { *p = v; }
   void store(float* p, Tail) const { *p = v; }
+  // bfloat16 storage (kernels/common-inl.h, StateIo): a 16-bit value widened to the top half,
+  // and the top half stored back.
+  template <class L>
+  static Vec load_bf16(const uint16_t* p, L) { return from_bits(static_cast<uint32_t>(*p) << 16); }
+  template <class L>
+  void store_bf16(uint16_t* p, L) const { *p = static_cast<uint16_t>(to_bits(*this) >> 16); }
+  // Operations on the 32-bit pattern as an unsigned integer (random bits, rounding).
+  static Vec u32(uint32_t x) { return from_bits(x); }
+  static Vec iota(uint32_t first) { return from_bits(first); }
+  static Vec add_u32(Vec a, Vec b) { return from_bits(to_bits(a) + to_bits(b)); }
+  static Vec mul_u32(Vec a, Vec b) { return from_bits(to_bits(a) * to_bits(b)); }
+  static Vec xor_u32(Vec a, Vec b) { return from_bits(to_bits(a) ^ to_bits(b)); }
+  static Vec and_u32(Vec a, Vec b) { return from_bits(to_bits(a) & to_bits(b)); }
+  template <int kShift>
+  static Vec shr_u32(Vec a) { return from_bits(to_bits(a) >> kShift); }
+  // x's bits with the quiet bit set if x is NaN, else r.
+  static Vec nan_or(Vec x, Vec r) { return x.v != x.v ? from_bits(to_bits(x) | 0x00400000u) : r; }
+  static Vec from_bits(uint32_t x) {
+    Vec r;
+    std::memcpy(&r.v, &x, 4);
+    return r;
+  }
+  static uint32_t to_bits(Vec a) {
+    uint32_t x;
+    std::memcpy(&x, &a.v, 4);
+    return x;
+  }
+
   friend Vec operator+(Vec a, Vec b) { return {a.v + b.v}; }
   friend Vec operator-(Vec a, Vec b) { return {a.v - b.v}; }
   friend Vec operator*(Vec a, Vec b) { return {a.v * b.v}; }

@@ -24,10 +24,12 @@ const Kernels* table() {
   static const Kernels k = [] {
     Kernels t;
     t.name = FO_TARGET_NAME;
-    // Each rule's kernel: the overload of step<Vec> that takes its Args.
+    // Each rule's kernels: the overload of step<Vec, F> that takes its Args, per state format.
     AllRules::for_each([&t](auto rule) {
       using Rule = decltype(rule);
-      t.template set<Rule>(&step<Vec>);
+      t.template set<Rule>(StateFormat::kFloat32, &step<Vec, StateFormat::kFloat32>);
+      t.template set<Rule>(StateFormat::kBf16Stochastic, &step<Vec, StateFormat::kBf16Stochastic>);
+      t.template set<Rule>(StateFormat::kBf16Nearest, &step<Vec, StateFormat::kBf16Nearest>);
     });
     t.any_nonfinite = &any_nonfinite<Vec>;
     t.sum_squares = &sum_squares;

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Nonfinite, Optimizer, ParamsLike
+from .optimizer import Nonfinite, Optimizer, ParamsLike, StateDtype, StateRounding
 
 __all__ = ["Adagrad"]
 
@@ -34,9 +34,12 @@ class Adagrad(Optimizer):
     def __init__(self, params: ParamsLike, lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0, eps: float = 1e-10,
                  *, maximize: bool = False, max_grad_norm: float | None = None,
-                 nonfinite: Nonfinite = "propagate") -> None:
+                 nonfinite: Nonfinite = "propagate",
+                 state_dtype: StateDtype = "float32",
+                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize),
                          max_grad_norm=max_grad_norm,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite, state_dtype=state_dtype,
+                         state_rounding=state_rounding, seed=seed)

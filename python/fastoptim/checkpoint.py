@@ -12,6 +12,7 @@ import tempfile
 import zipfile
 from typing import TYPE_CHECKING, Any, Union
 
+import ml_dtypes
 import numpy as np
 
 if TYPE_CHECKING:
@@ -31,7 +32,11 @@ def _encode(obj, arrays: dict):
     """JSON-able form of a state tree; arrays (and NumPy scalars) go to `arrays` by name."""
     if isinstance(obj, (np.ndarray, np.generic)):
         name = f"a{len(arrays)}"
-        arrays[name] = np.asarray(obj)
+        a = np.asarray(obj)
+        if a.dtype == ml_dtypes.bfloat16:  # .npz knows no bfloat16: stored as its bits
+            arrays[name] = a.view(np.uint16)
+            return {"__array__": name, "scalar": isinstance(obj, np.generic), "bfloat16": True}
+        arrays[name] = a
         return {"__array__": name, "scalar": isinstance(obj, np.generic)}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
@@ -50,6 +55,10 @@ def _decode(obj, arrays):
     if isinstance(obj, dict):
         if "__array__" in obj:
             a = arrays[obj["__array__"]]
+            if obj.get("bfloat16"):
+                if a.dtype != np.uint16:
+                    raise ValueError(f"bfloat16 array stored as {a.dtype}")
+                a = a.view(ml_dtypes.bfloat16)
             return a[()] if obj.get("scalar") else a
         if "__tuple__" in obj:
             return tuple(_decode(v, arrays) for v in obj["__tuple__"])

@@ -17,11 +17,12 @@ ALIGN_BYTES = 64
 _STORES: "weakref.WeakValueDictionary[int, FlatParams]" = weakref.WeakValueDictionary()
 
 
-def aligned_zeros(n: int) -> NDArray[np.float32]:
-    """Returns a zeroed float32 array of n elements whose data starts on a 64-byte boundary."""
-    pad = ALIGN_BYTES // 4
-    raw = np.zeros(n + pad, dtype=np.float32)
-    off = (-raw.ctypes.data % ALIGN_BYTES) // 4
+def aligned_zeros(n: int, dtype: Any = np.float32) -> NDArray[Any]:
+    """Returns a zeroed array of n elements (float32 unless `dtype` says otherwise) whose data
+    starts on a 64-byte boundary."""
+    size = np.dtype(dtype).itemsize
+    raw = np.zeros(n + ALIGN_BYTES // size, dtype=dtype)
+    off = (-raw.ctypes.data % ALIGN_BYTES) // size
     return raw[off : off + n]
 
 

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Dict, Iterable, Iterator, Literal, Optional, Sequence, Union
 
+import ml_dtypes
 import numpy as np
 from numpy.typing import NDArray
 
@@ -32,6 +33,10 @@ ParamsLike = Union[NDArray[np.float32], FlatParams,
 GradsLike = Union[Sequence[Optional[NDArray[np.float32]]], NDArray[np.float32], None]
 #: What a step does with a NaN or Inf gradient (see Optimizer.nonfinite).
 Nonfinite = Literal["propagate", "skip", "raise"]
+#: How state arrays are stored (see Optimizer.state_dtype).
+StateDtype = Literal["float32", "bfloat16"]
+#: How bfloat16 state is rounded when written (see Optimizer.state_dtype).
+StateRounding = Literal["stochastic", "nearest"]
 #: A param group as ``param_groups`` holds it: {"params": [arrays], "lr": ..., ...}.
 ParamGroup = Dict[str, Any]
 #: A state dict: {"state": {index: {...}}, "param_groups": [{...}]} (see Optimizer.state_dict).
@@ -162,7 +167,16 @@ class Optimizer:
     _step_in_state = True
 
     def __init__(self, params: ParamsLike, defaults: Mapping[str, Any],
-                 max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate") -> None:
+                 max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate",
+                 state_dtype: StateDtype = "float32", state_rounding: StateRounding = "stochastic",
+                 seed: int = 0) -> None:
+        self._state_format = _state_format(state_dtype, state_rounding)
+        self._state_dtype: StateDtype = state_dtype
+        self._state_rounding: StateRounding = state_rounding
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+                or not 0 <= seed < 2**32:
+            raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
+        self._seed = int(seed)
         self.defaults: dict[str, Any] = dict(defaults)
         self._max_grad_norm: float | None = None
         self._nonfinite: Nonfinite = "propagate"
@@ -237,13 +251,15 @@ class Optimizer:
             if name not in needed:
                 slot_lists.append(None)
                 continue
-            views = split_views(aligned_zeros(total), shapes)
+            views = split_views(aligned_zeros(total, _STATE_DTYPES[self._state_dtype]), shapes)
             for p, v in zip(params, views):
                 i = old.get(id(p))
                 if i is not None and name in states:
-                    v[...] = states[name][i]
+                    v[...] = states[name][i]  # float32 into bfloat16 rounds to nearest even
             new_states[name] = views
-            slot_lists.append(views)
+            # The native step sees bfloat16 state as its bits.
+            slot_lists.append(views if self._state_dtype == "float32"
+                              else [v.view(np.uint16) for v in views])
         new_steps = np.array([steps[old[id(p)]] if id(p) in old else 0 for p in params],
                              dtype=np.int64)
         scalars = self._scalars if scalars is None else scalars
@@ -255,7 +271,7 @@ class Optimizer:
         in_stores = [g for g in store_grads(params) if g is not None]
         flat_grads = in_stores if params and len(in_stores) == len(params) else None
         plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads,
-                            list(new_scalars.values()))
+                            list(new_scalars.values()), self._state_format, self._seed)
         plan.max_grad_norm = self._max_grad_norm
         plan.nonfinite = self._nonfinite
         if self._plan is not None:
@@ -310,6 +326,21 @@ class Optimizer:
             raise TypeError(f"nonfinite must be a string, got {type(mode).__name__}")
         self._plan.nonfinite = mode  # validates
         self._nonfinite = mode
+
+    @property
+    def state_dtype(self) -> StateDtype:
+        """How the state arrays are stored: ``"float32"`` (default) or ``"bfloat16"``.
+
+        bfloat16 state halves the state's memory and the bytes a step moves. The step computes in
+        float32 and rounds each new state value as it writes it: stochastically by default
+        (``state_rounding="stochastic"``: up with probability equal to the dropped fraction, so
+        the rounding is unbiased and small updates to a moving average are not lost), or to the
+        nearest even (``"nearest"``, for comparison). The random bits come from a counter-based
+        hash of ``seed``, the step count, the state slot and the element's index, so results are
+        the same bits for any thread count. ``opt.state`` holds ``ml_dtypes.bfloat16`` arrays;
+        ``load_state_dict`` converts float32 state to bfloat16 (to nearest even) and back.
+        """
+        return self._state_dtype
 
     @property
     def skipped_steps(self) -> int:
@@ -484,6 +515,20 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
+# NumPy dtypes of the state formats (bfloat16 is ml_dtypes', the NumPy ecosystem's type).
+_STATE_DTYPES: dict[str, Any] = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16}
+
+
+def _state_format(dtype: object, rounding: object) -> int:
+    """The native StateFormat of (state_dtype, state_rounding), else ValueError."""
+    if dtype not in _STATE_DTYPES:
+        raise ValueError(f"Invalid state_dtype: {dtype!r} (must be 'float32' or 'bfloat16')")
+    if rounding not in ("stochastic", "nearest"):
+        raise ValueError(f"Invalid state_rounding: {rounding!r} (must be 'stochastic' or "
+                         "'nearest')")
+    return 0 if dtype == "float32" else 1 if rounding == "stochastic" else 2
+
+
 def _unit_interval(name: str, value: Any) -> Any:
     """A real number in [0, 1] (EMA's decay, Lookahead's alpha), else TypeError/ValueError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
@@ -559,7 +604,7 @@ def _state_scalar(value, key, name) -> float:
 
 def _state_array(value, param, key, name) -> np.ndarray:
     arr = np.asarray(value)
-    if arr.dtype.kind != "f":
+    if arr.dtype.kind != "f" and arr.dtype != ml_dtypes.bfloat16:
         raise TypeError(f"state_dict['state'][{key!r}][{name!r}] must be a float array, "
                         f"got dtype {arr.dtype}")
     if arr.shape != param.shape:

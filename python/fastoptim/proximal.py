@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Nonfinite, Optimizer, ParamsLike
+from .optimizer import Nonfinite, Optimizer, ParamsLike, StateDtype, StateRounding
 
 __all__ = ["ProximalSGD", "ProximalAdagrad"]
 
@@ -25,10 +25,13 @@ class ProximalSGD(Optimizer):
 
     def __init__(self, params: ParamsLike, lr: float = 1e-3, l1: float = 0.0, l2: float = 0.0, *,
                  maximize: bool = False, max_grad_norm: float | None = None,
-                 nonfinite: Nonfinite = "propagate") -> None:
+                 nonfinite: Nonfinite = "propagate",
+                 state_dtype: StateDtype = "float32",
+                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, l1=l1, l2=l2, maximize=maximize),
                          max_grad_norm=max_grad_norm,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite, state_dtype=state_dtype,
+                         state_rounding=state_rounding, seed=seed)
 
 
 class ProximalAdagrad(Optimizer):
@@ -49,9 +52,12 @@ class ProximalAdagrad(Optimizer):
 
     def __init__(self, params: ParamsLike, lr: float = 1e-2, l1: float = 0.0, l2: float = 0.0,
                  initial_accumulator_value: float = 0.1, *, maximize: bool = False,
-                 max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate") -> None:
+                 max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate",
+                 state_dtype: StateDtype = "float32",
+                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, l1=l1, l2=l2,
                                       initial_accumulator_value=initial_accumulator_value,
                                       maximize=maximize),
                          max_grad_norm=max_grad_norm,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite, state_dtype=state_dtype,
+                         state_rounding=state_rounding, seed=seed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Nonfinite, Optimizer, ParamsLike
+from .optimizer import Nonfinite, Optimizer, ParamsLike, StateDtype, StateRounding
 
 __all__ = ["RAdam"]
 
@@ -34,9 +34,12 @@ class RAdam(Optimizer):
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, decoupled_weight_decay: bool = False, *,
                  maximize: bool = False, max_grad_norm: float | None = None,
-                 nonfinite: Nonfinite = "propagate") -> None:
+                 nonfinite: Nonfinite = "propagate",
+                 state_dtype: StateDtype = "float32",
+                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize),
                          max_grad_norm=max_grad_norm,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite, state_dtype=state_dtype,
+                         state_rounding=state_rounding, seed=seed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Nonfinite, Optimizer, ParamsLike
+from .optimizer import Nonfinite, Optimizer, ParamsLike, StateDtype, StateRounding
 
 __all__ = ["SGD"]
 
@@ -37,9 +37,12 @@ class SGD(Optimizer):
     def __init__(self, params: ParamsLike, lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
                  maximize: bool = False, max_grad_norm: float | None = None,
-                 nonfinite: Nonfinite = "propagate") -> None:
+                 nonfinite: Nonfinite = "propagate",
+                 state_dtype: StateDtype = "float32",
+                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize),
                          max_grad_norm=max_grad_norm,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite, state_dtype=state_dtype,
+                         state_rounding=state_rounding, seed=seed)

@@ -1,0 +1,174 @@
+"""bfloat16 optimizer state (state_dtype="bfloat16"): the rounding bit for bit against the
+references' quantizer, unbiased stochastic rounding, the same bits for any thread count, accuracy
+against the float64 references, and state dicts and checkpoints across formats."""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import fastoptim as fo
+from conftest import CORE_CONFIGS, RULES, config_id, grad_stream
+import reference as ref
+
+# Tensors that start mid-vector and a large one that two threads split.
+SHAPES = [(7, 5), (13,), (2**16 + 37,)]
+
+
+def bits(a):
+    return np.asarray(a).view(np.uint16)
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
+@pytest.mark.parametrize("rounding", ["stochastic", "nearest"])
+def test_rounding_is_the_quantizers_bit_for_bit(rounding, nthreads, target, threads):
+    # SGD's first step copies the gradient into its momentum buffer: what is stored is exactly
+    # the rounding of the gradient, whatever the target's arithmetic.
+    threads(nthreads)
+    rng = np.random.default_rng(0)
+    params = [np.zeros(s, np.float32) for s in SHAPES]
+    grads = [(rng.standard_normal(s) * 10.0 ** rng.uniform(-30, 30)).astype(np.float32)
+             for s in SHAPES]
+    grads[0].flat[:4] = [np.inf, -np.inf, np.nan, -0.0]
+    opt = fo.SGD(params, lr=0.1, momentum=0.9, state_dtype="bfloat16",
+                 state_rounding=rounding, seed=12345)
+    opt.step(grads)
+    start = 0
+    for i, g in enumerate(grads):
+        index = start + np.arange(g.size)
+        random = ref.bf16_random_bits(12345, 1, 0, index) if rounding == "stochastic" else None
+        want = ref.bf16_round(g.ravel(), random)
+        got = bits(opt.state[i]["momentum_buffer"]).ravel()
+        assert np.array_equal(got, want), (i, np.flatnonzero(got != want)[:5])
+        start += g.size
+
+
+def test_stochastic_rounding_is_unbiased_and_nearest_is_not():
+    x = np.float32(1.0 + 2.0**-9)  # a quarter of the way from one bfloat16 to the next
+    n = 2**18
+    means = {}
+    for rounding in ("stochastic", "nearest"):
+        opt = fo.SGD([np.zeros(n, np.float32)], lr=0.1, momentum=0.9, state_dtype="bfloat16",
+                     state_rounding=rounding)
+        opt.step([np.full(n, x, np.float32)])
+        means[rounding] = opt.state[0]["momentum_buffer"].astype(np.float64).mean()
+    spacing = 2.0**-7
+    assert abs(means["stochastic"] - x) < 0.01 * spacing  # std of the mean: 0.0008 spacing
+    assert means["nearest"] == 1.0
+
+
+@pytest.mark.parametrize("rule", ["Adam", "RMSprop", "SGD"])
+def test_the_same_bits_for_any_thread_count(rule, threads):
+    results = []
+    for nthreads in (1, 2, 3):
+        threads(nthreads)
+        rng = np.random.default_rng(1)
+        params = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+        opt = RULES[rule].cls(params, lr=0.01, state_dtype="bfloat16", seed=7,
+                              **RULES[rule].full_state)
+        for gs in grad_stream(np.random.default_rng(2), SHAPES, 5):
+            opt.step(gs)
+        results.append([p.copy() for p in params]
+                       + [bits(v).copy() for e in opt.state.values() for v in e.values()
+                          if isinstance(v, np.ndarray)])
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.array_equal(a, b)
+
+
+def keeps_state(rule, config):
+    opt = RULES[rule].cls([np.zeros(1, np.float32)], **config)
+    return bool(opt._native.needed_slots(opt.param_groups[0]))
+
+
+STATEFUL = [(r, c) for r, c in CORE_CONFIGS if keeps_state(r, c)]
+
+
+@pytest.mark.parametrize("rounding", ["stochastic", "nearest"])
+@pytest.mark.parametrize("rule,config", STATEFUL, ids=[config_id(*c) for c in STATEFUL])
+def test_bfloat16_state_stays_close_to_the_float64_reference(rule, config, rounding, target):
+    row = RULES[rule]
+    rng = np.random.default_rng(3)
+    shapes = [(33,), (4, 9)]
+    params = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    reference = row.reference([p.astype(np.float64) for p in params], lr=row.lr, **config)
+    opt = row.cls(params, lr=row.lr, state_dtype="bfloat16", state_rounding=rounding, **config)
+    for gs in grad_stream(np.random.default_rng(4), shapes, 20):
+        gs = [g / max(1.0, float(np.abs(g).max())) for g in gs]  # one scale: a relative bound
+        opt.step(gs)
+        reference.step(gs)
+    for p, r in zip(params, reference.params):
+        scale = max(1.0, float(np.abs(r).max()))
+        # bfloat16 keeps 8 bits: each state value is off by up to 2**-8 of itself per step.
+        assert np.abs(p - r).max() < 0.05 * scale, (rule, np.abs(p - r).max())
+    for i, entry in opt.state.items():
+        for name, value in entry.items():
+            if isinstance(value, np.ndarray):
+                assert value.dtype == ml_dtypes.bfloat16 and value.nbytes == 2 * value.size
+
+
+def test_state_dicts_round_trip_and_convert_between_formats(tmp_path):
+    rng = np.random.default_rng(5)
+    p = rng.standard_normal(100).astype(np.float32)
+    grads = [[rng.standard_normal(100).astype(np.float32)] for _ in range(3)]
+    bf = fo.Adam([p.copy()], lr=0.01, state_dtype="bfloat16")
+    f32 = fo.Adam([p.copy()], lr=0.01)
+    for g in grads:
+        bf.step(g)
+        f32.step(g)
+    # Packed state round-trips exactly, through a state dict and through a checkpoint.
+    again = fo.Adam([p.copy()], lr=0.01, state_dtype="bfloat16")
+    again.load_state_dict(bf.state_dict())
+    assert np.array_equal(bits(again.state[0]["exp_avg"]), bits(bf.state[0]["exp_avg"]))
+    fo.save(tmp_path / "bf.npz", bf)
+    loaded = fo.Adam([p.copy()], lr=0.01, state_dtype="bfloat16")
+    fo.load(tmp_path / "bf.npz", loaded)
+    assert np.array_equal(bits(loaded.state[0]["exp_avg_sq"]), bits(bf.state[0]["exp_avg_sq"]))
+    # float32 state into a bfloat16 optimizer rounds it to nearest even...
+    quantized = fo.Adam([p.copy()], lr=0.01, state_dtype="bfloat16")
+    quantized.load_state_dict(f32.state_dict())
+    want = ref.bf16_round(f32.state[0]["exp_avg"])
+    assert np.array_equal(bits(quantized.state[0]["exp_avg"]), want)
+    # ...and bfloat16 state into a float32 optimizer is exact.
+    widened = fo.Adam([p.copy()], lr=0.01)
+    widened.load_state_dict(bf.state_dict())
+    assert np.array_equal(widened.state[0]["exp_avg"],
+                          bf.state[0]["exp_avg"].astype(np.float32))
+
+
+def test_seed_keys_the_rounding():
+    def run(seed):
+        p = np.zeros(1000, np.float32)
+        opt = fo.Adam([p], lr=0.01, state_dtype="bfloat16", seed=seed)
+        for g in grad_stream(np.random.default_rng(6), [(1000,)], 3):
+            opt.step(g)
+        return bits(opt.state[0]["exp_avg"]).copy()
+
+    assert np.array_equal(run(1), run(1))
+    assert not np.array_equal(run(1), run(2))
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(state_dtype="int4"), "state_dtype"), (dict(state_dtype="float16"), "state_dtype"),
+    (dict(state_rounding="up"), "state_rounding"), (dict(seed=-1), "seed"),
+    (dict(seed=2**32), "seed"), (dict(seed=1.5), "seed"),
+])
+def test_bad_options_are_refused(kw, match):
+    p = np.zeros(3, np.float32)
+    with pytest.raises(ValueError, match=match):
+        fo.Adam([p], **kw)
+    assert np.array_equal(p, np.zeros(3, np.float32))
+
+
+def test_flat_store_clipping_and_skip_with_bfloat16_state():
+    rng = np.random.default_rng(8)
+    store = fo.FlatParams([rng.standard_normal(s) for s in SHAPES])
+    opt = fo.Adam(store, lr=0.01, max_grad_norm=1.0, nonfinite="skip", state_dtype="bfloat16")
+    store.grad[:] = 1.0
+    opt.step()
+    before = store.data.copy(), bits(opt.state[2]["exp_avg"]).copy()
+    store.grads[2][-1] = np.nan
+    opt.step()
+    assert opt.skipped_steps == 1 and np.array_equal(store.data, before[0])
+    assert np.array_equal(bits(opt.state[2]["exp_avg"]), before[1])
