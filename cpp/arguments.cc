@@ -6,12 +6,16 @@
 
 namespace fastoptim {
 
+const py::object& numpy_attr(const char* name) {
+  return *new py::object(py::module_::import("numpy").attr(name));
+}
+
 std::string type_name(py::handle o) { return py::str(py::type::handle_of(o).attr("__name__")); }
 
 namespace {
 
 bool is_numpy_bool(py::handle o) {
-  static py::object np_bool = py::module_::import("numpy").attr("bool_");
+  static const py::object& np_bool = numpy_attr("bool_");
   return PyObject_IsInstance(o.ptr(), np_bool.ptr()) == 1;
 }
 
@@ -147,6 +151,18 @@ std::vector<py::array> checked_params(py::list params) {
     }
   }
   return out;
+}
+
+GradFormat grad_format(const py::dtype& d) {
+  if (d.equal(py::dtype::of<float>())) return GradFormat::kFloat32;
+  if (d.itemsize() != 2) return static_cast<GradFormat>(-1);
+  // Kept for the process's lifetime, as numpy_attr's objects.
+  static const py::dtype* half = new py::dtype("float16");
+  static const py::dtype* bf16 = new py::dtype(
+      py::dtype::from_args(py::module_::import("ml_dtypes").attr("bfloat16")));
+  if (d.equal(*half)) return GradFormat::kFloat16;
+  if (d.equal(*bf16)) return GradFormat::kBfloat16;
+  return static_cast<GradFormat>(-1);
 }
 
 bool same_shape(const py::array& a, const py::array& b) {

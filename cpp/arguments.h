@@ -14,6 +14,10 @@ namespace fastoptim {
 
 namespace py = pybind11;
 
+// numpy.<name>, looked up once and kept for the process's lifetime: never released, because a
+// static released at exit would run after the interpreter is gone.
+const py::object& numpy_attr(const char* name);
+
 // The type name of a Python object, for messages.
 std::string type_name(py::handle o);
 
@@ -54,6 +58,10 @@ std::vector<py::array> checked_params(py::list params);
 // One array or a list (or tuple) of them, named what[i], each checked with `check`.
 std::vector<py::array> array_list(py::handle o, const char* what,
                                   py::array (*check)(py::handle, const std::string&));
+
+// The gradient format of an array dtype: float32, float16 or bfloat16 (ml_dtypes'); otherwise
+// GradFormat(-1).
+GradFormat grad_format(const py::dtype& d);
 
 bool same_shape(const py::array& a, const py::array& b);
 std::string shape_str(const py::array& a);

@@ -96,7 +96,7 @@ double py_norm(py::handle arrays, double p) {
   if (!(p > 0)) throw py::value_error("norm_type must be > 0 (or inf), got " + std::to_string(p));
   std::vector<py::array> a = array_list(arrays, "grads", checked_input);
   std::vector<Run> runs;
-  for (const py::array& x : a) runs.emplace_back(fdata(x), x.size());
+  for (const py::array& x : a) runs.push_back(Run{fdata(x), x.size()});
   py::gil_scoped_release nogil;
   return norm(runs, p);
 }

@@ -28,12 +28,15 @@ std::vector<const Kernels*> runnable() {
   // Skylake-SP's AVX-512 subsets (x86-64-v4 less CD): every AVX-512 CPU but the Xeon Phis.
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
     r.push_back(avx512::table());
 #endif
 #if defined(FASTOPTIM_HAVE_AVX2) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) r.push_back(avx2::table());
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    r.push_back(avx2::table());
 #endif
   r.push_back(scalar::table());
   return r;

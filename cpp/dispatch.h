@@ -13,10 +13,10 @@ namespace fastoptim {
 template <class Rule>
 using KernelFn = void (*)(const typename Rule::Args&, Ptrs, int64_t);
 
-// A rule's kernel for each state format (StateFormat).
+// A rule's kernel for each state format and gradient format.
 template <class Rule>
 struct KernelSlot {
-  KernelFn<Rule> fn[kStateFormats] = {};
+  KernelFn<Rule> fn[kStateFormats][kGradFormats] = {};
 };
 
 // An element-wise operation on two arrays of n floats and a scalar (kernels/vector-inl.h).
@@ -43,10 +43,18 @@ struct KernelTable<RuleList<Rules...>> : KernelSlot<Rules>... {
   void (*scale)(float f, float* x, int64_t n) = nullptr;
   PairFn axpy = nullptr, ema_update = nullptr, lookahead_sync = nullptr, swap = nullptr;
 
+  // n float16 (kFloat16) or bfloat16 values widened to float32 (the reductions of
+  // low-precision gradients).
+  void (*widen)(const uint16_t* x, float* out, int64_t n, GradFormat f) = nullptr;
+
   template <class Rule>
-  KernelFn<Rule> get(StateFormat f) const { return KernelSlot<Rule>::fn[static_cast<int>(f)]; }
+  KernelFn<Rule> get(StateFormat s, GradFormat g) const {
+    return KernelSlot<Rule>::fn[static_cast<int>(s)][static_cast<int>(g)];
+  }
   template <class Rule>
-  void set(StateFormat f, KernelFn<Rule> k) { KernelSlot<Rule>::fn[static_cast<int>(f)] = k; }
+  void set(StateFormat s, GradFormat g, KernelFn<Rule> k) {
+    KernelSlot<Rule>::fn[static_cast<int>(s)][static_cast<int>(g)] = k;
+  }
 };
 
 using Kernels = KernelTable<AllRules>;

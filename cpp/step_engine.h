@@ -124,6 +124,7 @@ class StepEngine {
     // 1. Gradients: one per parameter (None skips it, as a missing .grad in torch).
     std::vector<py::object> copies;  // contiguous copies of strided gradients, alive until done
     grad_ptrs_.assign(tensors_.size(), nullptr);
+    grad_format_ = GradFormat::kFloat32;
     if (grads.is_none()) {
       if (flat_grads_.empty() && !tensors_.empty())
         throw py::type_error(std::string(Rule::kName) +
@@ -152,7 +153,7 @@ class StepEngine {
     std::vector<size_t> run_tensor;
     for (size_t i = 0; i < tensors_.size(); ++i)
       if (grad_ptrs_[i]) {
-        runs.emplace_back(grad_ptrs_[i], tensors_[i].n);
+        runs.push_back(Run{grad_ptrs_[i], tensors_[i].n, grad_format_});
         run_tensor.push_back(i);
       }
     double grad_scale = 1.0;
@@ -200,7 +201,8 @@ class StepEngine {
       if (t.n == 0) continue;
       const Ptrs q{t.p,  grad_ptrs_[i], {t.s[0], t.s[1], t.s[2]}, t.at,
                    mix32(mix32(static_cast<uint32_t>(steps_[i])) ^ seed_),
-                   format_ == StateFormat::kFloat32 ? 4 : 2};
+                   format_ == StateFormat::kFloat32 ? 4 : 2,
+                   grad_format_ == GradFormat::kFloat32 ? 4 : 2};
       const int32_t ai = static_cast<int32_t>(args_.size() - 1);
       if (!spans_.empty() && spans_.back().args == ai && adjacent(spans_.back(), q))
         spans_.back().n += t.n;
@@ -209,7 +211,7 @@ class StepEngine {
       total += t.n;
     }
     py::gil_scoped_release nogil;
-    run(active_kernels().template get<Rule>(format_), total);
+    run(active_kernels().template get<Rule>(format_, grad_format_), total);
   }
 
   size_t size() const { return tensors_.size(); }
@@ -297,17 +299,18 @@ class StepEngine {
       throw py::value_error(std::string(Rule::kName) + ".step(grads): got " +
                             std::to_string(seq.size()) + " grads for " +
                             std::to_string(tensors_.size()) + " parameters");
+    int seen = -1;  // the first array gradient, whose dtype every other must have
     for (size_t i = 0; i < tensors_.size(); ++i) {
       py::handle o = seq[i];
       if (o.is_none()) continue;
       const std::string what = "grads[" + std::to_string(i) + "]";
       py::array g;
       if (py::isinstance<py::array>(o)) {
-        g = checked_float32(o, what);  // arrays must already be float32
+        g = checked_grad(o, what, seen);
       } else {
         // Python numbers, lists, NumPy scalars: read as float32, as torch.tensor would.
-        static py::object asarray = py::module_::import("numpy").attr("asarray");
-        static py::object float32 = py::module_::import("numpy").attr("float32");
+        static const py::object& asarray = numpy_attr("asarray");
+        static const py::object& float32 = numpy_attr("float32");
         try {
           g = asarray(o, float32);
         } catch (py::error_already_set&) {
@@ -320,12 +323,28 @@ class StepEngine {
         throw py::value_error(what + " has shape " + shape_str(g) + " but params[" +
                               std::to_string(i) + "] has shape " + shape_str(tensors_[i].param));
       if (!contiguous_aligned(g)) {  // strided or misaligned: read through a contiguous copy
-        g = py::array_t<float, py::array::c_style>::ensure(g);
-        if (!g) throw py::error_already_set();
+        static const py::object& copy = numpy_attr("copy");
+        g = copy(g, "C");  // a new array: contiguous and aligned
         copies.push_back(g);
       }
-      grad_ptrs_[i] = fdata(g);
+      grad_ptrs_[i] = g.data();
+      if (seen < 0) seen = static_cast<int>(i);
     }
+  }
+
+  // An array gradient: float32, float16 or bfloat16 (ml_dtypes), the same dtype as grads[seen]
+  // (one step reads one format); sets grad_format_.
+  py::array checked_grad(py::handle o, const std::string& what, int seen) {
+    if (!py::isinstance<py::array>(o)) return checked_float32(o, what);
+    py::array g = py::reinterpret_borrow<py::array>(o);
+    const GradFormat f = grad_format(g.dtype());
+    if (static_cast<int>(f) < 0) return checked_float32(o, what);  // its error
+    if (seen >= 0 && f != grad_format_)
+      throw py::type_error(what + " has dtype " + std::string(py::str(g.dtype())) + " but grads[" +
+                           std::to_string(seen) + "] has another: one step takes grads of one "
+                           "dtype (float32, float16 or bfloat16)");
+    grad_format_ = f;
+    return g;
   }
 
   // Whether q continues span s exactly in every buffer (and in element index and rounding
@@ -379,7 +398,8 @@ class StepEngine {
   std::vector<py::object> keep_;  // state arrays and flat grads, kept alive with the engine
   std::vector<const float*> flat_grads_;
   // Per-step scratch, reused to avoid allocation on the hot path.
-  std::vector<const float*> grad_ptrs_;
+  std::vector<const void*> grad_ptrs_;
+  GradFormat grad_format_ = GradFormat::kFloat32;  // this step's (one for all its grads)
   std::vector<Hyper> hyper_;
   std::vector<Args> args_;
   std::vector<Span> spans_;

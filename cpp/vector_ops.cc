@@ -13,22 +13,36 @@ constexpr int64_t kBlock = 4096;  // elements per partial result
 
 // Applies block_fn to every kBlock-sized block of every run, in parallel, and returns the
 // results in block order; run_of[b] (if given) receives the run index of block b. Blocks, not
-// threads, are the unit of work, so no result depends on the thread count. `weight`: the cost
-// of one element relative to an element-wise update (see parallel_ranges).
+// threads, are the unit of work, so no result depends on the thread count. Blocks of 16-bit
+// runs are widened to float32 first (exactly). `weight`: the cost of one element relative to
+// an element-wise update (see parallel_ranges).
 template <class BlockFn>
 std::vector<double> map_blocks(const std::vector<Run>& runs, BlockFn block_fn, int64_t weight,
                                std::vector<size_t>* run_of = nullptr) {
   std::vector<Run> blocks;
-  for (size_t r = 0; r < runs.size(); ++r)
-    for (int64_t off = 0; off < runs[r].second; off += kBlock) {
-      blocks.emplace_back(runs[r].first + off, std::min(kBlock, runs[r].second - off));
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const int64_t bytes = runs[r].format == GradFormat::kFloat32 ? 4 : 2;
+    for (int64_t off = 0; off < runs[r].n; off += kBlock) {
+      blocks.push_back(Run{static_cast<const char*>(runs[r].x) + off * bytes,
+                           std::min(kBlock, runs[r].n - off), runs[r].format});
       if (run_of) run_of->push_back(r);
     }
+  }
   std::vector<double> results(blocks.size());
   const int64_t count = static_cast<int64_t>(blocks.size());
+  const auto widen = active_kernels().widen;
   parallel_ranges(count * kAlign, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin / kAlign; b < end / kAlign; ++b)
-      results[b] = block_fn(blocks[b].first, blocks[b].second);
+    std::vector<float> wide;
+    for (int64_t b = begin / kAlign; b < end / kAlign; ++b) {
+      const Run& bl = blocks[b];
+      const float* x = static_cast<const float*>(bl.x);
+      if (bl.format != GradFormat::kFloat32) {
+        wide.resize(kBlock);
+        widen(static_cast<const uint16_t*>(bl.x), wide.data(), bl.n, bl.format);
+        x = wide.data();
+      }
+      results[b] = block_fn(x, bl.n);
+    }
   }, kBlock / kAlign * weight);
   return results;
 }

@@ -11,8 +11,12 @@
 
 namespace fastoptim {
 
-// A read-only run of float32 elements.
-using Run = std::pair<const float*, int64_t>;
+// A read-only run of n elements: float32, or float16 or bfloat16 (gradients).
+struct Run {
+  const void* x;
+  int64_t n;
+  GradFormat format = GradFormat::kFloat32;
+};
 
 // Sum over i of x[i] * y[i], accumulated in double in fixed-size blocks whose partial sums are
 // added in block order: the result does not depend on the number of threads.

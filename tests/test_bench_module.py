@@ -79,7 +79,8 @@ def test_help_names_every_option(capsys):
     assert exc.value.code == 0
     text = capsys.readouterr().out
     for word in ("--rules", "--sizes", "--threads", "--quick", "--out", "ceiling",
-                 "NumPy textbook", "ProximalAdagrad"):
+                 "NumPy textbook", "ProximalAdagrad", "--state-dtype", "bfloat16-nearest",
+                 "fastoptim fp32"):
         assert word in text
 
 
@@ -99,6 +100,7 @@ def test_bad_rules_exit_with_a_clear_message(capsys, rules, message):
     (["--sizes", "big"], "bad size 'big'"),
     (["--threads", "0"], "thread counts of at least 1"),
     (["--sizes", "2^40"], "choose smaller --sizes"),
+    (["--state-dtype", "int8"], "invalid choice: 'int8'"),
 ])
 def test_bad_sizes_and_threads_exit_with_a_clear_message(capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
@@ -156,3 +158,69 @@ def test_runs_without_torch_and_matplotlib(monkeypatch, tmp_path, capsys):
     assert doc["machine"]["torch"] is None
     assert set(doc["results"][0]["median_s"]) == {"fastoptim", "numpy_inplace", "numpy_textbook",
                                                   "ceiling"}
+
+
+# ---- --state-dtype: fastoptim with bfloat16 state --------------------------------------------
+
+@pytest.fixture(scope="module")
+def bf16_run(tmp_path_factory):
+    """The smallest run with bfloat16 state (rounded stochastically), through ``python -m``."""
+    out = tmp_path_factory.mktemp("bench_bf16")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastoptim.bench", "--quick", "--rules", "adam", "--sizes", "12",
+         "--threads", "1", "--state-dtype", "bfloat16", "--out", str(out)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc, out
+
+
+def test_bfloat16_run_prints_its_bytes_and_the_fp32_speedup(bf16_run):
+    proc, out = bf16_run
+    text = proc.stdout
+    assert "fastoptim with bfloat16 state, rounded stochastically, is within" in text
+    assert "fastoptim keeps bfloat16 state, rounded stochastically (2 bytes" in text
+    # Adam: p, g read, p written (12 B) and two bfloat16 state arrays read and written (8 B).
+    assert ("20 B/elem moved (fastoptim fp32: 28), 4 B of state per parameter (fp32: 8)"
+            in text)
+    header = next(line for line in text.splitlines() if line.startswith("| size"))
+    for column in ("ceiling (GB/s)", "fastoptim", "fastoptim fp32", "× fp32", "× in-place"):
+        assert column in header
+    assert (out / "results.md").read_text() == text.rstrip("\n") + "\n"
+
+
+def test_bfloat16_run_writes_the_json(bf16_run):
+    _, out = bf16_run
+    doc = json.loads((out / "results.json").read_text())
+    cfg = doc["config"]
+    assert cfg["state_dtype"] == "bfloat16"
+    assert cfg["bytes_per_elem"] == {"adam": 20} and cfg["state_bytes_per_param"] == {"adam": 4}
+    (row,) = doc["results"]
+    assert {"fastoptim", "fastoptim_fp32", "ceiling", "numpy_inplace"} <= set(row["median_s"])
+    assert row["speedup"]["fastoptim_fp32"] == pytest.approx(
+        row["gelem_s"]["fastoptim"] / row["gelem_s"]["fastoptim_fp32"])
+    agreement = doc["agreement"]
+    assert "fastoptim" not in agreement["max_abs_diff"]["adam"]  # the float32 contenders only
+    assert 0 < agreement["bf16_relative_deviation"]["adam"] < agreement["bf16_tolerance"]
+
+
+@pytest.mark.parametrize("state", ["bfloat16", "bfloat16-nearest"])
+def test_bfloat16_state_agrees_within_its_rounding(state):
+    """NumPy and torch against float32 fastoptim to float32 rounding, and bfloat16 state
+    against float32 state within bfloat16's (measured about 0.2%; the tolerance is 6.25%)."""
+    torch = bench._import_torch()
+    diffs = bench.check_agreement(list(bench.RULES), torch, state=state)
+    for rule, per in diffs.items():
+        low = per.pop("fastoptim")
+        assert low < 0.01, (rule, low)
+        if rule == "adam":
+            assert low > 0  # bfloat16 state was used: its rounding moved the parameters
+        assert {"numpy_inplace", "numpy_textbook"} <= set(per)
+        assert max(per.values()) < 1e-5, (rule, per)
+
+
+def test_agreement_check_catches_a_wrong_bfloat16_step(monkeypatch):
+    wrong = bench.StateFormat(dict(state_dtype="bfloat16", lr=2e-3), 2, 2, "bfloat16 state")
+    monkeypatch.setitem(bench.STATE_DTYPES, "bfloat16", wrong)  # twice the learning rate
+    with pytest.raises(bench.AgreementError,
+                       match="Adam: fastoptim with bfloat16 state, differs from float32 state"):
+        bench.check_agreement(["adam"], state="bfloat16")

@@ -172,3 +172,77 @@ def test_flat_store_clipping_and_skip_with_bfloat16_state():
     opt.step()
     assert opt.skipped_steps == 1 and np.array_equal(store.data, before[0])
     assert np.array_equal(bits(opt.state[2]["exp_avg"]), before[1])
+
+
+# ---- float16 and bfloat16 gradients -----------------------------------------------------------
+GRAD_DTYPES = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+
+
+def low_grads(rng, shapes, dtype):
+    """Gradients of varied scale in `dtype`, with float16's subnormals and zeros of both signs."""
+    out = []
+    for s in shapes:
+        g = rng.standard_normal(s) * 10.0 ** rng.uniform(-3, 2)
+        g.flat[:3] = [6e-8, -3e-6, -0.0][: g.size]
+        out.append(g.astype(dtype))
+    return out
+
+
+@pytest.mark.parametrize("nthreads", [1, 2])
+@pytest.mark.parametrize("dtype", GRAD_DTYPES)
+@pytest.mark.parametrize("rule,config", CORE_CONFIGS, ids=[config_id(*c) for c in CORE_CONFIGS])
+def test_low_precision_grads_step_as_their_float32_values(rule, config, dtype, nthreads, target,
+                                                          threads):
+    # Widening float16 and bfloat16 to float32 is exact: a step on them is the step on
+    # g.astype(np.float32), bit for bit, with the clipping norm too.
+    threads(nthreads)
+    row = RULES[rule]
+    rng = np.random.default_rng(9)
+    init = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    ours, twin = [p.copy() for p in init], [p.copy() for p in init]
+    clip = {} if rule.startswith("Proximal") else dict(max_grad_norm=10.0)
+    opt = row.cls(ours, lr=row.lr, **clip, **config)
+    ref_opt = row.cls(twin, lr=row.lr, **clip, **config)
+    for _ in range(3):
+        gs = low_grads(rng, SHAPES, GRAD_DTYPES[dtype])
+        opt.step(gs)
+        ref_opt.step([g.astype(np.float32) for g in gs])
+        for a, b in zip(ours, twin):
+            assert np.array_equal(a, b)
+        if clip:
+            assert opt.last_grad_norm == ref_opt.last_grad_norm
+
+
+@pytest.mark.parametrize("dtype", GRAD_DTYPES)
+@pytest.mark.parametrize("clip", [None, 1.0])
+def test_low_precision_grads_skip_and_raise(dtype, clip):
+    rng = np.random.default_rng(10)
+    params = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
+    opt = fo.Adam(params, lr=0.01, max_grad_norm=clip, nonfinite="skip")
+    gs = low_grads(rng, SHAPES, GRAD_DTYPES[dtype])
+    opt.step(gs)
+    before = [p.copy() for p in params]
+    gs[2][-1] = np.inf
+    opt.step(gs)
+    assert opt.skipped_steps == 1
+    assert all(np.array_equal(a, b) for a, b in zip(params, before))
+    assert opt._plan.last_check == ("norm" if clip else "scan")
+    opt.nonfinite = "raise"
+    with pytest.raises(FloatingPointError, match=r"grads\[2\]"):
+        opt.step(gs)
+
+
+def test_low_precision_grads_strided_and_mixed():
+    p = np.zeros((4, 6), np.float32)
+    twin = p.copy()
+    g = np.arange(48, dtype=np.float16).reshape(4, 12)[:, ::2]  # strided: read through a copy
+    fo.SGD([p], lr=0.1).step([g])
+    fo.SGD([twin], lr=0.1).step([g.astype(np.float32)])
+    assert np.array_equal(p, twin)
+    a, b = np.zeros(3, np.float32), np.zeros(3, np.float32)
+    opt = fo.SGD([a, b], lr=0.1)
+    with pytest.raises(TypeError, match="one dtype"):
+        opt.step([np.ones(3, np.float16), np.ones(3, np.float32)])
+    with pytest.raises(TypeError, match="float32"):
+        opt.step([np.ones(3, np.float64), np.ones(3, np.float64)])
+    assert not a.any() and not b.any()

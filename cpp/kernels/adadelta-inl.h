@@ -6,10 +6,10 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One Adadelta step over n elements: q.p and state q.s = {square_avg, acc_delta}.
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const Adadelta::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const StateIo<V, F> st(q);
+  const PreparedGrad<V, F::kGrad> prep(a.prep);
+  const StateIo<V, F::kState> st(q);
   const MomentsV<V> averages(a.averages);
   const V eps = V::set1(a.eps), neg_lr = V::set1(a.neg_lr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {

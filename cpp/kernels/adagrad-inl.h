@@ -6,10 +6,10 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One Adagrad step over n elements: q.p and q.s[0] (the accumulator, "sum").
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const Adagrad::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const StateIo<V, F> st(q);
+  const PreparedGrad<V, F::kGrad> prep(a.prep);
+  const StateIo<V, F::kState> st(q);
   const V init = V::set1(a.initial_sum), eps = V::set1(a.eps), neg_clr = V::set1(a.neg_clr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p, g;

@@ -7,14 +7,14 @@ namespace FO_TARGET {
 
 // One Adam step over n elements: q.p, and state q.s = {exp_avg, exp_avg_sq, max_exp_avg_sq
 // (amsgrad only)}. One read and one write of each array.
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const Adam::Args& args, Ptrs q, int64_t n) {
   using Args = Adam::Args;
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
-        const PreparedGrad<V> prep(a.prep);
-        const StateIo<V, F> st(q);
+        const PreparedGrad<V, F::kGrad> prep(a.prep);
+        const StateIo<V, F::kState> st(q);
         const MomentsV<V> moments(a.moments);
         const V inv_bc2 = V::set1(a.inv_bias_correction2_sqrt), eps = V::set1(a.eps),
                 neg_step = V::set1(a.neg_step_size);

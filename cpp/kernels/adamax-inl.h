@@ -6,10 +6,10 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One Adamax step over n elements: q.p and state q.s = {exp_avg, exp_inf}.
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const Adamax::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const StateIo<V, F> st(q);
+  const PreparedGrad<V, F::kGrad> prep(a.prep);
+  const StateIo<V, F::kState> st(q);
   const MomentsV<V> moments(a.moments);
   const V b2 = V::set1(a.beta2), eps = V::set1(a.eps), neg_clr = V::set1(a.neg_clr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {

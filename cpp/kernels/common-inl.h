@@ -15,8 +15,17 @@ namespace FO_TARGET {
 // Forces a function inline (a kernel's loop into each of specialize()'s copies).
 #define FO_INLINE __attribute__((always_inline))
 
-// GradPrep broadcast to vectors.
-template <class V>
+// The gradient at element i, widened to float32 from its format G.
+template <class V, GradFormat G, class L>
+FO_INLINE inline V load_grad(const Ptrs& q, int64_t i, L lanes) {
+  if constexpr (G == GradFormat::kFloat32) return V::load(static_cast<const float*>(q.g) + i, lanes);
+  else if constexpr (G == GradFormat::kBfloat16)
+    return V::load_bf16(static_cast<const uint16_t*>(q.g) + i, lanes);
+  else return V::load_f16(static_cast<const uint16_t*>(q.g) + i, lanes);
+}
+
+// GradPrep broadcast to vectors; gradients come in format G.
+template <class V, GradFormat G>
 struct PreparedGrad {
   explicit PreparedGrad(const GradPrep& a)
       : a(a), scale(V::set1(a.grad_scale)), wd(V::set1(a.weight_decay)),
@@ -26,7 +35,7 @@ struct PreparedGrad {
   // sees them: p decayed (decoupled weight decay), g scaled, then with L2 weight decay.
   template <class L>
   void load(const Ptrs& q, int64_t i, L lanes, V& p, V& g) const {
-    const V p0 = V::load(q.p + i, lanes), g0 = V::load(q.g + i, lanes);
+    const V p0 = V::load(q.p + i, lanes), g0 = load_grad<V, G>(q, i, lanes);
     p = a.decoupled ? p0 * param_scale : p0;
     g = a.coupled ? mul_add(wd, p0, g0 * scale) : g0 * scale;
   }

@@ -6,10 +6,10 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One Lion step over n elements: q.p and q.s[0] (exp_avg).
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const Lion::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const StateIo<V, F> st(q);
+  const PreparedGrad<V, F::kGrad> prep(a.prep);
+  const StateIo<V, F::kState> st(q);
   const MomentsV<V> momentum(a.momentum);
   const V omb1 = V::set1(a.one_minus_beta1), neg_lr = V::set1(a.neg_lr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {

@@ -6,14 +6,14 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One NAdam step over n elements: q.p and state q.s = {exp_avg, exp_avg_sq}.
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const Nadam::Args& args, Ptrs q, int64_t n) {
   using Args = Nadam::Args;
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
-        const PreparedGrad<V> prep(a.prep);
-        const StateIo<V, F> st(q);
+        const PreparedGrad<V, F::kGrad> prep(a.prep);
+        const StateIo<V, F::kState> st(q);
         const MomentsV<V> moments(a.moments);
         const V inv_bc2 = V::set1(a.inv_bias_correction2), eps = V::set1(a.eps),
                 cg = V::set1(a.grad_coef), cm = V::set1(a.exp_avg_coef);

@@ -14,10 +14,10 @@ V proximal_update(V p, V g, V a, V l1, V l2) {
 }
 
 // One ProximalSGD step over n elements of q.p.
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const ProximalSgd::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const StateIo<V, F> st(q);
+  const PreparedGrad<V, F::kGrad> prep(a.prep);
+  const StateIo<V, F::kState> st(q);
   const V lr = V::set1(a.lr), l1 = V::set1(a.l1), l2 = V::set1(a.l2);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
     V p, g;
@@ -27,10 +27,10 @@ void step(const ProximalSgd::Args& a, Ptrs q, int64_t n) {
 }
 
 // One ProximalAdagrad step over n elements: q.p and q.s[0] (the accumulator, "sum").
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const ProximalAdagrad::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const StateIo<V, F> st(q);
+  const PreparedGrad<V, F::kGrad> prep(a.prep);
+  const StateIo<V, F::kState> st(q);
   const V lr = V::set1(a.lr), init = V::set1(a.initial_sum), l1 = V::set1(a.l1),
           l2 = V::set1(a.l2);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {

@@ -6,14 +6,14 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One RAdam step over n elements: q.p and state q.s = {exp_avg, exp_avg_sq}.
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const Radam::Args& args, Ptrs q, int64_t n) {
   using Args = Radam::Args;
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
-        const PreparedGrad<V> prep(a.prep);
-        const StateIo<V, F> st(q);
+        const PreparedGrad<V, F::kGrad> prep(a.prep);
+        const StateIo<V, F::kState> st(q);
         const MomentsV<V> moments(a.moments);
         const V eps = V::set1(a.eps), coef = V::set1(a.neg_coef);
         for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {

@@ -7,10 +7,10 @@ namespace FO_TARGET {
 
 // One RMSprop step over n elements: q.p and state q.s = {square_avg, momentum_buffer,
 // grad_avg} (the last two only with momentum / centered).
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const Rmsprop::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V> prep(a.prep);
-  const StateIo<V, F> st(q);
+  const PreparedGrad<V, F::kGrad> prep(a.prep);
+  const StateIo<V, F::kState> st(q);
   const MomentsV<V> averages(a.averages);
   const V eps = V::set1(a.eps), mom = V::set1(a.momentum), neg_lr = V::set1(a.neg_lr);
   for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {

@@ -29,21 +29,32 @@ constexpr int kMaxSlots = 3;
 // bits from the element's index and the step's key) or to the nearest even.
 enum class StateFormat : int32_t { kFloat32 = 0, kBf16Stochastic = 1, kBf16Nearest = 2 };
 constexpr int kStateFormats = 3;
+// How gradients come: float32, float16 (IEEE half) or bfloat16; each is widened exactly.
+enum class GradFormat : int32_t { kFloat32 = 0, kFloat16 = 1, kBfloat16 = 2 };
+constexpr int kGradFormats = 3;
+// The formats a kernel is compiled for.
+template <StateFormat S, GradFormat G>
+struct Formats {
+  static constexpr StateFormat kState = S;
+  static constexpr GradFormat kGrad = G;
+};
 
 // One tensor's (or one chunk's) memory: parameter, gradient and up to three state arrays, all
-// with the same number of elements (state of state_bytes each). Unused slots are null.
+// with the same number of elements (gradient and state elements of grad_bytes and state_bytes
+// each). Unused slots are null.
 struct Ptrs {
   float* p;
-  const float* g;
+  const void* g;
   void* s[kMaxSlots];
   int64_t at;           // index of element 0 among all the optimizer's elements
   uint32_t key;         // stochastic rounding's key for this tensor's step (seed and step count)
   int32_t state_bytes;  // 4 (float32) or 2 (bfloat16)
+  int32_t grad_bytes;   // 4 (float32) or 2 (float16, bfloat16)
 
   Ptrs offset(int64_t i) const {
     Ptrs r = *this;
     r.p += i;
-    r.g += i;
+    r.g = static_cast<const char*>(g) + i * grad_bytes;
     for (void*& x : r.s)
       if (x) x = static_cast<char*>(x) + i * state_bytes;
     r.at += i;

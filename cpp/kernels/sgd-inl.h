@@ -6,14 +6,14 @@ namespace fastoptim {
 namespace FO_TARGET {
 
 // One SGD step over n elements of q.p (and q.s[0], the momentum buffer).
-template <class V, StateFormat F>
+template <class V, class F>
 void step(const Sgd::Args& args, Ptrs q, int64_t n) {
   using Args = Sgd::Args;
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
-        const PreparedGrad<V> prep(a.prep);
-        const StateIo<V, F> st(q);
+        const PreparedGrad<V, F::kGrad> prep(a.prep);
+        const StateIo<V, F::kState> st(q);
         const V mom = V::set1(a.momentum), damp = V::set1(a.one_minus_dampening),
                 neg_lr = V::set1(a.neg_lr);
         for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {

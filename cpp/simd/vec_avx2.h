@@ -40,6 +40,16 @@ struct Vec {
     std::memcpy(tmp, p, sizeof(uint16_t) * t.count);
     return load_bf16(tmp, Full{});
   }
+  // float16 (IEEE half) values widened exactly (gradients; F16C).
+  static Vec load_f16(const uint16_t* p, Full) {
+    prefetch_ahead(reinterpret_cast<const float*>(p));
+    return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
+  }
+  static Vec load_f16(const uint16_t* p, Tail t) {
+    uint16_t tmp[N] = {};
+    std::memcpy(tmp, p, sizeof(uint16_t) * t.count);
+    return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp)))};
+  }
   void store_bf16(uint16_t* p, Full) const {
     const __m256i h = _mm256_srli_epi32(i(*this), 16);
     // Pack within each 128-bit half, then bring the two halves' low quadwords together.

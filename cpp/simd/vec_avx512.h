@@ -35,6 +35,14 @@ struct Vec {
     const __m256i h = _mm256_maskz_loadu_epi16(tail_mask(t), p);
     return {_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))};
   }
+  // float16 (IEEE half) values widened exactly (gradients).
+  static Vec load_f16(const uint16_t* p, Full) {
+    prefetch_ahead(reinterpret_cast<const float*>(p));
+    return {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))};
+  }
+  static Vec load_f16(const uint16_t* p, Tail t) {
+    return {_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask(t), p))};
+  }
   void store_bf16(uint16_t* p, Full) const {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(high_halves()));
   }

@@ -23,6 +23,15 @@ struct Vec {
   // and the top half stored back.
   template <class L>
   static Vec load_bf16(const uint16_t* p, L) { return from_bits(static_cast<uint32_t>(*p) << 16); }
+  // A float16 (IEEE half) value widened exactly (gradients).
+  template <class L>
+  static Vec load_f16(const uint16_t* p, L) {
+    const uint32_t h = *p, sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (exp == 0x1f) return from_bits(sign | 0x7f800000u | man << 13);  // inf, NaN
+    if (exp != 0) return from_bits(sign | (exp + 112) << 23 | man << 13);
+    // Zero or subnormal: man * 2^-24, exact in float32.
+    return {(sign ? -1.0f : 1.0f) * static_cast<float>(man) * 5.9604644775390625e-8f};
+  }
   template <class L>
   void store_bf16(uint16_t* p, L) const { *p = static_cast<uint16_t>(to_bits(*this) >> 16); }
   // Operations on the 32-bit pattern as an unsigned integer (random bits, rounding).

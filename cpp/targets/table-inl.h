@@ -1,6 +1,8 @@
 // Instantiates every kernel for the vector type of the including target. Each targets/<t>.cc
 // defines FO_TARGET (the namespace that keeps its code apart from other targets', so the linker
 // never mixes instruction sets) and includes its simd/vec_<t>.h before this file.
+#include <utility>
+
 #include "dispatch.h"
 #include "kernels/adadelta-inl.h"
 #include "kernels/adagrad-inl.h"
@@ -20,17 +22,37 @@
 namespace fastoptim {
 namespace FO_TARGET {
 
+// Rule's kernel for every state format and gradient format (the overload of step<Vec, F> that
+// takes its Args).
+template <class Rule, int... kStates, int... kGrads>
+void set_kernels(Kernels& t, std::integer_sequence<int, kStates...>,
+                 std::integer_sequence<int, kGrads...>) {
+  auto for_state = [&t](auto s) {
+    constexpr auto kState = static_cast<StateFormat>(decltype(s)::value);
+    (t.template set<Rule>(kState, static_cast<GradFormat>(kGrads),
+                          &step<Vec, Formats<kState, static_cast<GradFormat>(kGrads)>>),
+     ...);
+  };
+  (for_state(std::integral_constant<int, kStates>{}), ...);
+}
+
+// n 16-bit values widened to float32.
+void widen(const uint16_t* x, float* out, int64_t n, GradFormat f) {
+  for_each_vector<Vec::N>(n, [&](int64_t i, auto lanes) {
+    (f == GradFormat::kBfloat16 ? Vec::load_bf16(x + i, lanes) : Vec::load_f16(x + i, lanes))
+        .store(out + i, lanes);
+  });
+}
+
 const Kernels* table() {
   static const Kernels k = [] {
     Kernels t;
     t.name = FO_TARGET_NAME;
-    // Each rule's kernels: the overload of step<Vec, F> that takes its Args, per state format.
     AllRules::for_each([&t](auto rule) {
-      using Rule = decltype(rule);
-      t.template set<Rule>(StateFormat::kFloat32, &step<Vec, StateFormat::kFloat32>);
-      t.template set<Rule>(StateFormat::kBf16Stochastic, &step<Vec, StateFormat::kBf16Stochastic>);
-      t.template set<Rule>(StateFormat::kBf16Nearest, &step<Vec, StateFormat::kBf16Nearest>);
+      set_kernels<decltype(rule)>(t, std::make_integer_sequence<int, kStateFormats>{},
+                                  std::make_integer_sequence<int, kGradFormats>{});
     });
+    t.widen = &widen;
     t.any_nonfinite = &any_nonfinite<Vec>;
     t.sum_squares = &sum_squares;
     t.sum_abs = &sum_abs;

@@ -3,6 +3,7 @@
     python -m fastoptim.bench            # sgd, adam, adamw at 2^12..2^24, 1 and all threads
     python -m fastoptim.bench --quick    # a smaller, shorter run (under 30 s on 2 cores)
     python -m fastoptim.bench --rules adam,lion --sizes 16,20,1000000 --threads 1,2 --out results/
+    python -m fastoptim.bench --state-dtype bfloat16   # fastoptim with bfloat16 optimizer state
 
 Times one optimizer step on one float32 tensor of each size and reports throughput in Gelem/s
 (parameters updated per second) for these contenders, all stepping the same parameter and
@@ -19,14 +20,35 @@ gradient buffers (each with its own state):
                    memory traffic (reads p, g and the state arrays, writes p and the state arrays)
                    and does no arithmetic
 
+--state-dtype bfloat16 (or bfloat16-nearest) times fastoptim with its state arrays in bfloat16
+(state_dtype="bfloat16", rounded stochastically as written, or to nearest even): 2 bytes per
+state element instead of 4, so Adam moves 20 bytes per element instead of 28. The ceiling then
+moves bfloat16 state too (written back rounded to nearest: it leaves out the stochastic
+rounding's random bits, which are arithmetic, not traffic), and one more contender is timed:
+
+  fastoptim fp32   fastoptim with float32 state (the default), for the speedup of bfloat16 state
+
+NumPy and torch keep float32 state.
+
 Before timing, every contender is checked to compute the same parameters as fastoptim after a
-few steps from the same start. Each contender is warmed up, then the contenders are timed in
-interleaved round-robin repetitions (the order rotated each repetition), each a batch of
-consecutive steps of at least a few milliseconds; the figure reported is the median over
-repetitions of the time per step. On Linux, repetitions during which other processes used
-the CPU are left out when enough others remain; rows still disturbed are marked † in the table
-and hollow in the plot. NumPy is single-threaded: it is measured at the fewest threads asked
-for, and fastoptim's speedups over NumPy at every thread count compare with that.
+few steps from the same start (to float32 rounding: 1e-6 + 1e-5 |p|). With bfloat16 state,
+fastoptim's results cannot match float32 ones that closely: each state value written keeps 8
+significant bits (a relative error up to 2^-8 rounded to nearest, 2^-7 stochastically), so each
+step's update is off by about that much. Then NumPy and torch are checked as above against
+fastoptim with float32 state, and fastoptim with bfloat16 state against it loosely: the
+distance between their parameters must be under 2^-4 (6.25%) of how far float32 state moved
+them (Euclidean norms over the tensor). Measured, it is at most about 0.2%, except that Lion,
+which steps by the sign of its momentum, can differ by a few % on other data where bfloat16
+flips the sign of a momentum near zero. This catches a wrong or unused state, not a subtle
+rounding error: the bit-exact tests of the rounding are the package's own tests.
+
+Each contender is warmed up, then the contenders are timed in interleaved round-robin
+repetitions (the order rotated each repetition), each a batch of consecutive steps of at least
+a few milliseconds; the figure reported is the median over repetitions of the time per step.
+On Linux, repetitions during which other processes used the CPU are left out when enough others
+remain; rows still disturbed are marked † in the table and hollow in the plot. NumPy is
+single-threaded: it is measured at the fewest threads asked for, and fastoptim's speedups over
+NumPy at every thread count compare with that.
 
 Prints a table per rule; with --out, also writes DIR/results.json (machine, configuration,
 every median and sample, the agreement check), DIR/results.md (the table) and DIR/results.png
@@ -52,6 +74,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
+import ml_dtypes
 import numpy as np
 
 import fastoptim as fo
@@ -321,6 +344,7 @@ NOT_BENCHMARKED = {"lbfgs": "LBFGS is not an element-wise rule (its step evaluat
 # Contenders: key, display name. The key is what results.json uses.
 CONTENDERS = [
     ("fastoptim", "fastoptim"),
+    ("fastoptim_fp32", "fastoptim fp32"),  # only with --state-dtype other than float32
     ("numpy_inplace", "NumPy in-place"),
     ("numpy_textbook", "NumPy textbook"),
     ("torch_default", "torch default"),
@@ -330,8 +354,9 @@ CONTENDERS = [
 NAMES = dict(CONTENDERS)
 NUMPY = ("numpy_inplace", "numpy_textbook")
 SPEEDUPS = [k for k, _ in CONTENDERS if k not in ("fastoptim", "ceiling")]
-SHORT = {"numpy_inplace": "in-place", "numpy_textbook": "textbook", "torch_default": "torch",
-         "torch_fused": "fused"}  # the speedup columns' headers: "× in-place", ...
+# The speedup columns' headers: "× in-place", ...
+SHORT = {"fastoptim_fp32": "fp32", "numpy_inplace": "in-place", "numpy_textbook": "textbook",
+         "torch_default": "torch", "torch_fused": "fused"}
 
 
 def hyperparameters(rule: Rule) -> dict:
@@ -351,9 +376,30 @@ def state_arrays(rule: Rule) -> int:
     return sum(isinstance(v, np.ndarray) for v in opt.state_dict()["state"].get(0, {}).values())
 
 
-def traffic_bytes(slots: int) -> int:
-    """Bytes moved per element by one step: read p, g and the state; write p and the state."""
-    return 4 * (2 + slots) + 4 * (1 + slots)
+def traffic_bytes(slots: int, state_bytes: int = 4) -> int:
+    """Bytes moved per element by one step: read p, g and the state; write p and the state
+    (float32 p and g; state elements of `state_bytes` bytes: 4 float32, 2 bfloat16)."""
+    return 4 * 2 + state_bytes * slots + 4 + state_bytes * slots
+
+
+class StateFormat(NamedTuple):
+    options: dict  # the fastoptim optimizer's keyword arguments
+    bytes: int  # bytes per state element
+    ceiling: int  # _core.Traffic's state_format (0 float32, 1 bfloat16 stochastic, 2 nearest)
+    label: str  # for the report
+
+
+# --state-dtype: how fastoptim keeps its state. The bfloat16 ceiling writes the state back
+# rounded to nearest (state_format 2) for both roundings: the ceiling is bytes, and the
+# stochastic rounding's random bits (a hash per element) are arithmetic.
+STATE_DTYPES: Dict[str, StateFormat] = {
+    "float32": StateFormat({}, 4, 0, "float32 state"),
+    "bfloat16": StateFormat(dict(state_dtype="bfloat16"), 2, 2,
+                            "bfloat16 state, rounded stochastically"),
+    "bfloat16-nearest": StateFormat(dict(state_dtype="bfloat16", state_rounding="nearest"), 2,
+                                    2, "bfloat16 state, rounded to nearest even"),
+}
+BF16_RTOL = 2.0**-4  # the agreement check's tolerance for bfloat16 state (see the docstring)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,14 +431,19 @@ def torch_has_fused(torch: Any, name: str) -> bool:
     return _FUSED[name]
 
 
-def factories(rule: Rule, torch: Any = None) -> Dict[str, Callable[[Any], Step]]:
-    """Contender key -> factory(store) -> step(), for the rule (torch ones if torch is given)."""
+def factories(rule: Rule, torch: Any = None,
+              state: str = "float32") -> Dict[str, Callable[[Any], Step]]:
+    """Contender key -> factory(store) -> step(), for the rule (torch ones if torch is given);
+    fastoptim keeps its state as `state` says (a key of STATE_DTYPES), and with state other
+    than float32 "fastoptim_fp32" is fastoptim with float32 state."""
     opts = rule.options
+    cls = getattr(fo, rule.name)
     out: Dict[str, Callable[[Any], Step]] = {
-        "fastoptim": lambda store: getattr(fo, rule.name)(store, **opts).step,
-        "numpy_inplace": lambda store: rule.inplace(store, **opts).step,
-        "numpy_textbook": lambda store: rule.textbook(store, **opts).step,
-    }
+        "fastoptim": lambda store: cls(store, **opts, **STATE_DTYPES[state].options).step}
+    if state != "float32":
+        out["fastoptim_fp32"] = lambda store: cls(store, **opts).step
+    out["numpy_inplace"] = lambda store: rule.inplace(store, **opts).step
+    out["numpy_textbook"] = lambda store: rule.textbook(store, **opts).step
     if torch is not None and rule.torch is not None:
         make = getattr(torch.optim, rule.torch)
 
@@ -407,11 +458,15 @@ def factories(rule: Rule, torch: Any = None) -> Dict[str, Callable[[Any], Step]]
     return out
 
 
-def ceiling(store: Any, slots: int) -> Step:
-    """The bandwidth ceiling: a native step with `slots` state arrays and no arithmetic."""
-    states = [[aligned_zeros(store.data.size)] if k < slots else None for k in range(3)]
+def ceiling(store: Any, slots: int, state: str = "float32") -> Step:
+    """The bandwidth ceiling: a native step with `slots` state arrays and no arithmetic (state
+    in the format of `state`, a key of STATE_DTYPES; bfloat16 as its bits, uint16 arrays)."""
+    fmt = STATE_DTYPES[state]
+    n = store.data.size
+    states = [[aligned_zeros(n) if fmt.bytes == 4 else aligned_zeros(n, ml_dtypes.bfloat16)
+               .view(np.uint16)] if k < slots else None for k in range(3)]
     plan = _core.Traffic([{"slots": slots}], [store.data], [0], states, np.zeros(1, np.int64),
-                         None)
+                         None, [], fmt.ceiling, 0)
     grads = [store.grad]
     return lambda: plan.step(grads)
 
@@ -432,12 +487,17 @@ class AgreementError(RuntimeError):
 
 
 def check_agreement(rules: Sequence[str], torch: Any = None, steps: int = 5, n: int = 1000,
-                    rtol: float = 1e-5, atol: float = 1e-6) -> Dict[str, Dict[str, float]]:
+                    rtol: float = 1e-5, atol: float = 1e-6, state: str = "float32",
+                    bf16_rtol: float = BF16_RTOL) -> Dict[str, Dict[str, float]]:
     """Steps every contender of each rule `steps` times from the same parameters with the same
     gradients (a new one each step) and compares the parameters with fastoptim's.
 
     Returns rule -> contender -> max |p - p_fastoptim|; raises AgreementError when a contender
-    is off by more than atol + rtol * |p_fastoptim| anywhere.
+    is off by more than atol + rtol * |p_fastoptim| anywhere. With `state` other than float32
+    (fastoptim with bfloat16 state), the reference is fastoptim with float32 state
+    ("fastoptim_fp32"), and the entry "fastoptim" is instead the distance of bfloat16 state's
+    parameters from it relative to how far float32 state moved them, ||p - p_ref|| /
+    ||p_ref - p_start||, which must be at most bf16_rtol.
     """
     rng = np.random.default_rng(1)
     p0 = rng.standard_normal(n).astype(np.float32)
@@ -446,7 +506,7 @@ def check_agreement(rules: Sequence[str], torch: Any = None, steps: int = 5, n: 
     for key in rules:
         rule = RULES[key]
         final = {}
-        for name, make in factories(rule, torch).items():
+        for name, make in factories(rule, torch, state).items():
             store = fo.FlatParams([n])
             store.data[...] = p0
             step = make(store)
@@ -454,13 +514,24 @@ def check_agreement(rules: Sequence[str], torch: Any = None, steps: int = 5, n: 
                 store.grad[...] = g
                 step()
             final[name] = store.data.copy()
-        ref = final.pop("fastoptim")
+        ref = final.pop("fastoptim_fp32" if state != "float32" else "fastoptim")
         diffs[key] = {}
+        if state != "float32":
+            low = final.pop("fastoptim")
+            moved = max(float(np.linalg.norm(ref - p0)), 1e-30)
+            dev = float(np.linalg.norm(low - ref)) / moved
+            diffs[key]["fastoptim"] = dev
+            if not dev <= bf16_rtol:
+                raise AgreementError(
+                    f"{rule.name}: fastoptim with {STATE_DTYPES[state].label}, differs "
+                    f"from float32 state after {steps} steps by {100 * dev:.3g}% of the "
+                    f"parameters' displacement (tolerance {100 * bf16_rtol:g}%)")
         for name, p in final.items():
             diffs[key][name] = float(np.max(np.abs(p - ref)))
             if not np.allclose(p, ref, rtol=rtol, atol=atol):
                 raise AgreementError(
-                    f"{rule.name}: {NAMES[name]} differs from fastoptim after {steps} steps "
+                    f"{rule.name}: {NAMES[name]} differs from fastoptim"
+                    f"{' with float32 state' if state != 'float32' else ''} after {steps} steps "
                     f"(max |difference| {diffs[key][name]:.3g}, tolerance {atol:g} + "
                     f"{rtol:g} |p|)")
     return diffs
@@ -575,7 +646,8 @@ def set_threads(n: int, torch: Any) -> None:
 # The run
 # ---------------------------------------------------------------------------------------------
 def run(rules: Sequence[str], sizes: Sequence[int], threads: Sequence[int], timing: Timing,
-        torch: Any = None, log: Callable[[str], None] = lambda s: None) -> List[dict]:
+        torch: Any = None, log: Callable[[str], None] = lambda s: None,
+        state: str = "float32") -> List[dict]:
     """Measures every rule x size x thread count; returns one row per case (see main)."""
     rng = np.random.default_rng(0)
     numpy_threads = min(threads)
@@ -585,8 +657,9 @@ def run(rules: Sequence[str], sizes: Sequence[int], threads: Sequence[int], timi
         slots = state_arrays(rule)
         for n in sizes:
             store = new_store(n, rng)  # every contender steps these p and g buffers
-            contenders = {name: make(store) for name, make in factories(rule, torch).items()}
-            contenders["ceiling"] = ceiling(store, slots)
+            contenders = {name: make(store)
+                          for name, make in factories(rule, torch, state).items()}
+            contenders["ceiling"] = ceiling(store, slots, state)
             numpy_row: Dict[str, Any] = {}
             for t in threads:
                 set_threads(t, torch)
@@ -683,19 +756,31 @@ def render(doc: dict) -> str:
            + f"), SIMD {m['cpu_target']}, NumPy {m['numpy']}, "
            + (f"torch {m['torch']}" if m["torch"] else "torch not installed"), ""]
     out += [f"Note: {note}" for note in doc["notes"]]
+    state = STATE_DTYPES[cfg.get("state_dtype", "float32")]
+    low = (f" fastoptim keeps {state.label} ({state.bytes} bytes per state element; the "
+           "ceiling moves as many), fastoptim fp32 float32 state (4 bytes); NumPy and torch "
+           "keep float32 state." if state.bytes != 4 else "")
     out += [f"Agreement: {doc['agreement']['summary']}", "",
-            "One step on one float32 tensor. Cells: Gelem/s (parameters updated per second, "
-            "median of the repetitions) and its % of the ceiling, this machine's bandwidth for "
-            "the rule's memory traffic at the same size and threads. ×: fastoptim's speedup. "
+            "One step on one float32 tensor." + low + " Cells: Gelem/s (parameters updated "
+            "per second, median of the repetitions) and its % of the ceiling, this machine's "
+            "bandwidth for fastoptim's memory traffic at the same size and threads. ×: "
+            "fastoptim's speedup. "
             f"NumPy is single-threaded: measured at {cfg['numpy_threads']} thread"
             f"{'s' if cfg['numpy_threads'] > 1 else ''} (— in other rows; × compares with that "
-            "measurement); × in-place, × textbook: over NumPy; × torch, × fused: over "
+            "measurement); " + ("× fp32: over fastoptim with float32 state; "
+                                if state.bytes != 4 else "")
+            + "× in-place, × textbook: over NumPy; × torch, × fused: over "
             "torch.optim's default and fused steps. Higher is better.", ""]
     have = [k for k, _ in CONTENDERS if any(k in r["gelem_s"] for r in doc["results"])]
     for key in cfg["rules"]:
         rows = [r for r in doc["results"] if r["rule"] == key]
         hp = ", ".join(f"{k}={v}" for k, v in cfg["hyperparameters"][key].items())
-        out.append(f"## {RULES[key].name} ({hp}): {cfg['bytes_per_elem'][key]} B/elem moved")
+        head = f"## {RULES[key].name} ({hp}): {cfg['bytes_per_elem'][key]} B/elem moved"
+        if state.bytes != 4:
+            head += (f" (fastoptim fp32: {traffic_bytes(cfg['state_arrays'][key])}), "
+                     f"{cfg['state_bytes_per_param'][key]} B of state per parameter (fp32: "
+                     f"{4 * cfg['state_arrays'][key]})")
+        out.append(head)
         out.append("")
         cols = [k for k in have if k != "ceiling"]
         speed = [k for k in SPEEDUPS if k in have]
@@ -731,6 +816,7 @@ def _x(x: float) -> str:
 
 STYLE = {  # contender -> matplotlib line style
     "fastoptim": dict(color="#1f77b4", marker="o", lw=2.4, zorder=5),
+    "fastoptim_fp32": dict(color="#17becf", marker="o", lw=1.6),
     "numpy_inplace": dict(color="#ff7f0e", marker="s", lw=1.6),
     "numpy_textbook": dict(color="#d62728", marker="v", lw=1.6),
     "torch_default": dict(color="#2ca02c", marker="^", lw=1.6),
@@ -746,6 +832,7 @@ def plot(doc: dict, path: Path) -> None:
 
     cfg, res = doc["config"], doc["results"]
     rules, threads, nt = cfg["rules"], cfg["threads"], cfg["numpy_threads"]
+    state = cfg.get("state_dtype", "float32")
     fig = Figure(figsize=(4.6 * len(threads) + 0.4, 3.4 * len(rules) + 1.1), layout="constrained")
     axes = fig.subplots(len(rules), len(threads), squeeze=False, sharex=True, sharey="row")
     handles: Dict[str, Any] = {}
@@ -763,6 +850,8 @@ def plot(doc: dict, path: Path) -> None:
                 if not src:
                     continue
                 label = name if k != "ceiling" else "ceiling (bandwidth, no arithmetic)"
+                if k == "fastoptim" and state != "float32":
+                    label += f" ({state} state)"
                 if k in NUMPY:
                     label += f" ({nt} thread{'s' if nt > 1 else ''})"
                 x, y = [r["n"] for r in src], [r["gelem_s"][k] for r in src]
@@ -788,6 +877,8 @@ def plot(doc: dict, path: Path) -> None:
     m = doc["machine"]
     title = (f"fastoptim {m['fastoptim']}: one optimizer step, higher is better — "
              f"{m['cpu']}, {m['cores']} cores, SIMD {m['cpu_target']}")
+    if state != "float32":
+        title += f"\nfastoptim with {STATE_DTYPES[state].label}"
     if any(r["disturbed"] for r in res):
         title += "\nhollow markers: disturbed by other processes (unreliable)"
     fig.suptitle(title, fontsize=11)
@@ -885,14 +976,21 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"seconds of timed repetitions per case (default {FULL.budget_s:g}; "
                          f"--quick {QUICK.budget_s:g})")
     ap.add_argument("--no-torch", action="store_true", help="leave torch out even if installed")
+    ap.add_argument("--state-dtype", default="float32", choices=list(STATE_DTYPES),
+                    help="how fastoptim keeps its optimizer state (default float32): bfloat16 "
+                         "(state_dtype='bfloat16', rounded stochastically) or bfloat16-nearest "
+                         "(state_rounding='nearest'); the ceiling moves that state's bytes and "
+                         "fastoptim with float32 state is timed too ('fastoptim fp32'). The "
+                         "agreement check then allows bfloat16's rounding: see above")
     return ap
 
 
 def _memory_needed(rules: Sequence[str], n: int) -> int:
     """Bytes the largest case needs, roughly: the shared p and g, each contender's state
-    (6 contenders), the scratch arrays and NumPy textbook's temporaries."""
+    (6 contenders, 7 with bfloat16 state: counted as float32), the scratch arrays and NumPy
+    textbook's temporaries."""
     slots = max(state_arrays(RULES[k]) for k in rules)
-    return 4 * n * (2 + 6 * slots + 8)
+    return 4 * n * (2 + 7 * slots + 8)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -927,22 +1025,32 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         notes.append(f"the machine was busy at the start (load average {load:.2f}): other "
                      "processes disturb the timings.")
 
+    state = STATE_DTYPES[args.state_dtype]
     try:
-        diffs = check_agreement(rules, torch)
+        diffs = check_agreement(rules, torch, state=args.state_dtype)
     except AgreementError as e:
         print(f"error: agreement check failed: {e}", file=sys.stderr)
         return 1
+    low = {k: per.pop("fastoptim") for k, per in diffs.items() if "fastoptim" in per}
     worst = max((d for per in diffs.values() for d in per.values()), default=0.0)
     checked = sorted({NAMES[k] for per in diffs.values() for k in per},
                      key=[n for _, n in CONTENDERS].index)
-    summary = (f"after 5 steps from the same start, {', '.join(checked)} match fastoptim on "
-               f"{', '.join(RULES[k].name for k in rules)} (largest difference {worst:.1e}: "
-               "float32 rounding).")
+    names = ", ".join(RULES[k].name for k in rules)
+    if low:
+        summary = (f"after 5 steps from the same start, {', '.join(checked)} match fastoptim "
+                   f"with float32 state on {names} (largest difference {worst:.1e}: float32 "
+                   f"rounding); fastoptim with {state.label}, is within "
+                   f"{100 * max(low.values()):.2g}% of float32 state's displacement of the "
+                   f"parameters (relative Euclidean distance; tolerance {100 * BF16_RTOL:g}%: "
+                   "bfloat16 keeps 8 significant bits).")
+    else:
+        summary = (f"after 5 steps from the same start, {', '.join(checked)} match fastoptim "
+                   f"on {names} (largest difference {worst:.1e}: float32 rounding).")
     log(f"agreement: {summary}")
 
     saved = fo.get_num_threads(), (torch.get_num_threads() if torch is not None else None)
     try:
-        results = run(rules, sizes, threads, timing, torch, log)
+        results = run(rules, sizes, threads, timing, torch, log, args.state_dtype)
     finally:
         fo.set_num_threads(saved[0])
         if torch is not None:
@@ -965,9 +1073,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             quick=args.quick, torch=torch is not None,
             hyperparameters={k: hyperparameters(RULES[k]) for k in rules},
             state_arrays={k: state_arrays(RULES[k]) for k in rules},
-            bytes_per_elem={k: traffic_bytes(state_arrays(RULES[k])) for k in rules},
+            state_dtype=args.state_dtype,
+            state_bytes_per_param={k: state.bytes * state_arrays(RULES[k]) for k in rules},
+            bytes_per_elem={k: traffic_bytes(state_arrays(RULES[k]), state.bytes)
+                            for k in rules},
             timing=timing._asdict(), contenders=NAMES, method=method),
-        agreement=dict(summary=summary, steps=5, max_abs_diff=diffs),
+        agreement=dict(summary=summary, steps=5, max_abs_diff=diffs,
+                       **({"bf16_relative_deviation": low, "bf16_tolerance": BF16_RTOL}
+                          if low else {})),
         notes=notes,
         results=results,
         runtime_s=round(time.perf_counter() - start, 2),
