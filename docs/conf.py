@@ -170,7 +170,8 @@ html_theme_options = {
 # Pages without subpages get no left sidebar (it would hold an empty "Section Navigation").
 html_sidebars = {page: [] for page in (
     "index", "getting-started", "training-loop", "flat-store", "rules", "schedulers",
-    "clipping-ema", "checkpoints", "threads-simd", "nonfinite", "benchmarks", "design")}
+    "clipping-ema", "checkpoints", "threads-simd", "nonfinite", "low-precision", "benchmarks",
+    "design")}
 
 
 # ---- hooks ------------------------------------------------------------------------------------

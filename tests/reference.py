@@ -274,14 +274,17 @@ def mix32(x):
 
 
 def bf16_random_bits(seed, step, slot, index):
-    """The 16 random bits stochastic rounding adds below a state element's kept half: a hash of
-    the optimizer's seed, the tensor's step count, the state slot and the element's index among
-    all of the optimizer's elements (mod 2**32)."""
+    """The 16 random bits stochastic rounding adds below a state element's kept half: from
+    h = hash(element index mod 2**32 ^ key), where the key hashes the optimizer's seed and the
+    tensor's step count, slot 0 takes h's low half, slot 1 its high half, slot 2 the high half
+    of hash(h)."""
     with np.errstate(over="ignore"):
-        key = mix32(mix32(np.uint32(step)) ^ np.uint32(seed))
-        slot_key = mix32(key + np.uint32(0x9E3779B9) * np.uint32(slot))
+        key = mix32(mix32(mix32(np.uint32(step)) ^ np.uint32(seed)))
         index = (np.asarray(index, np.int64) & 0xFFFFFFFF).astype(np.uint32)
-        return mix32(index ^ slot_key) >> np.uint32(16)
+        h = mix32(index ^ key)
+        if slot == 0:
+            return h & np.uint32(0xFFFF)
+        return (h if slot == 1 else mix32(h)) >> np.uint32(16)
 
 
 def bf16_round(x, random16=None):

@@ -206,12 +206,13 @@ def test_bfloat16_run_writes_the_json(bf16_run):
 @pytest.mark.parametrize("state", ["bfloat16", "bfloat16-nearest"])
 def test_bfloat16_state_agrees_within_its_rounding(state):
     """NumPy and torch against float32 fastoptim to float32 rounding, and bfloat16 state
-    against float32 state within bfloat16's (measured about 0.2%; the tolerance is 6.25%)."""
+    against float32 state within the tool's tolerance (6.25%; about 0.2% for most rules, a few
+    percent for Lion, whose sign() flips where its interpolation is near zero)."""
     torch = bench._import_torch()
     diffs = bench.check_agreement(list(bench.RULES), torch, state=state)
     for rule, per in diffs.items():
         low = per.pop("fastoptim")
-        assert low < 0.01, (rule, low)
+        assert low < (0.05 if rule == "lion" else 0.01), (rule, low)
         if rule == "adam":
             assert low > 0  # bfloat16 state was used: its rounding moved the parameters
         assert {"numpy_inplace", "numpy_textbook"} <= set(per)

@@ -49,10 +49,7 @@ struct PreparedGrad {
 template <class V, StateFormat F>
 class StateIo {
  public:
-  explicit StateIo(const Ptrs& q) : q_(q) {
-    for (int k = 0; k < kMaxSlots; ++k)
-      key_[k] = V::u32(mix32(q.key + 0x9e3779b9u * static_cast<uint32_t>(k)));
-  }
+  explicit StateIo(const Ptrs& q) : q_(q), key_(V::u32(mix32(q.key))) {}
   template <class L>
   V load(int k, int64_t i, L lanes) const {
     if constexpr (F == StateFormat::kFloat32) return V::load(f32(k) + i, lanes);
@@ -67,7 +64,7 @@ class StateIo {
       // probability (dropped bits) / 2^16: unbiased. Round to nearest even adds 0x7fff plus
       // the kept half's lowest bit. NaN stays NaN (carries could make it an infinity).
       const V r = F == StateFormat::kBf16Stochastic
-                      ? V::template shr_u32<16>(random_bits(k, q_.at + i))
+                      ? random16(k, q_.at + i)
                       : V::add_u32(V::u32(0x7fff),
                                    V::and_u32(V::template shr_u32<16>(x), V::u32(1)));
       V::nan_or(x, V::add_u32(x, r)).store_bf16(bf16(k) + i, lanes);
@@ -75,10 +72,18 @@ class StateIo {
   }
 
  private:
-  // mix32(index ^ slot key) for the elements from `index` on (the index taken mod 2^32), as the
-  // lanes' bit patterns: the same bits whatever the thread count or target.
-  V random_bits(int k, int64_t index) const {
-    V x = V::xor_u32(V::iota(static_cast<uint32_t>(index)), key_[k]);
+  // Slot k's 16 random bits for the elements from `index` on (the index taken mod 2^32): of
+  // h = mix32(index ^ key), slot 0 takes the low half, slot 1 the high half (one hash serves
+  // both moments of the Adam family), slot 2 the high half of mix32(h). The same bits whatever
+  // the thread count or target.
+  V random16(int k, int64_t index) const {
+    const V h = hash(V::xor_u32(V::iota(static_cast<uint32_t>(index)), key_));
+    if (k == 0) return V::and_u32(h, V::u32(0xffff));
+    if (k == 1) return V::template shr_u32<16>(h);
+    return V::template shr_u32<16>(hash(h));
+  }
+  // mix32 on every lane.
+  static V hash(V x) {
     x = V::xor_u32(x, V::template shr_u32<16>(x));
     x = V::mul_u32(x, V::u32(0x7feb352du));
     x = V::xor_u32(x, V::template shr_u32<15>(x));
@@ -89,7 +94,7 @@ class StateIo {
   uint16_t* bf16(int k) const { return static_cast<uint16_t*>(q_.s[k]); }
 
   const Ptrs q_;
-  V key_[kMaxSlots];
+  const V key_;
 };
 
 // Moments broadcast to vectors.

@@ -11,7 +11,9 @@ Forward and backward passes are plain NumPy that write the gradients straight in
 :class:`~fastoptim.FlatParams` store, so each optimizer steps every parameter in one native call.
 ``--compare-numpy`` also trains with float32 NumPy versions of the rules
 (``fastoptim._numpy_rules``): the loss curves must agree to float32 rounding, and the step times
-give the speedup of the kernels. Results go to ``--out``: a figure (``curves.png``: the curves
+give the speedup of the kernels. ``--state-dtype bfloat16`` stores every optimizer's state in
+bfloat16, rounded stochastically (``bfloat16-nearest``: to nearest), to see what half the state
+memory costs in accuracy. Results go to ``--out``: a figure (``curves.png``: the curves
 in one column of panels per optimizer family, and a summary of epochs to the target and final
 accuracy per optimizer), the table (``results.md``) and everything measured (``results.json``).
 
@@ -43,8 +45,10 @@ INSTALL_HINT = 'pip install "fastoptim[demo]"'
 
 @dataclass(frozen=True)
 class Rule:
-    """An optimizer of the study: ``build(lib, store, lr)`` makes it from ``lib``, which is
-    either ``fastoptim`` or ``fastoptim._numpy_rules`` (same class names and arguments)."""
+    """An optimizer of the study: ``build(lib, store, lr, **state)`` makes it from ``lib``,
+    which is either ``fastoptim`` or ``fastoptim._numpy_rules`` (same class names and
+    arguments); ``state`` holds fastoptim's state-format options (``state_dtype``,
+    ``state_rounding``, ``seed``), empty for float32 state."""
 
     name: str
     # The usual value if it reaches 0.95 on digits within about 10 epochs, else the smallest
@@ -55,30 +59,44 @@ class Rule:
 
 
 RULES = {r.name: r for r in [
-    Rule("sgd", 0.2, lambda lib, s, lr: lib.SGD(s, lr=lr), "SGD"),
-    Rule("momentum", 0.05, lambda lib, s, lr: lib.SGD(s, lr=lr, momentum=0.9),
+    Rule("sgd", 0.2, lambda lib, s, lr, **kw: lib.SGD(s, lr=lr, **kw), "SGD"),
+    Rule("momentum", 0.05, lambda lib, s, lr, **kw: lib.SGD(s, lr=lr, momentum=0.9, **kw),
          "SGD(momentum=0.9)"),
-    Rule("nesterov", 0.05, lambda lib, s, lr: lib.SGD(s, lr=lr, momentum=0.9, nesterov=True),
+    Rule("nesterov", 0.05,
+         lambda lib, s, lr, **kw: lib.SGD(s, lr=lr, momentum=0.9, nesterov=True, **kw),
          "SGD(momentum=0.9, nesterov=True)"),
-    Rule("adagrad", 0.05, lambda lib, s, lr: lib.Adagrad(s, lr=lr), "Adagrad"),
-    Rule("rmsprop", 1e-3, lambda lib, s, lr: lib.RMSprop(s, lr=lr), "RMSprop"),
-    Rule("adadelta", 1.0, lambda lib, s, lr: lib.Adadelta(s, lr=lr), "Adadelta"),
-    Rule("adam", 2e-3, lambda lib, s, lr: lib.Adam(s, lr=lr), "Adam"),
-    Rule("amsgrad", 2e-3, lambda lib, s, lr: lib.Adam(s, lr=lr, amsgrad=True),
+    Rule("adagrad", 0.05, lambda lib, s, lr, **kw: lib.Adagrad(s, lr=lr, **kw), "Adagrad"),
+    Rule("rmsprop", 1e-3, lambda lib, s, lr, **kw: lib.RMSprop(s, lr=lr, **kw), "RMSprop"),
+    Rule("adadelta", 1.0, lambda lib, s, lr, **kw: lib.Adadelta(s, lr=lr, **kw), "Adadelta"),
+    Rule("adam", 2e-3, lambda lib, s, lr, **kw: lib.Adam(s, lr=lr, **kw), "Adam"),
+    Rule("amsgrad", 2e-3, lambda lib, s, lr, **kw: lib.Adam(s, lr=lr, amsgrad=True, **kw),
          "Adam(amsgrad=True)"),
-    Rule("adamw", 2e-3, lambda lib, s, lr: lib.AdamW(s, lr=lr), "AdamW(weight_decay=1e-2)"),
-    Rule("adamax", 5e-3, lambda lib, s, lr: lib.Adamax(s, lr=lr), "Adamax"),
-    Rule("nadam", 2e-3, lambda lib, s, lr: lib.NAdam(s, lr=lr), "NAdam"),
-    Rule("radam", 5e-3, lambda lib, s, lr: lib.RAdam(s, lr=lr), "RAdam"),
-    Rule("lion", 5e-4, lambda lib, s, lr: lib.Lion(s, lr=lr), "Lion"),
-    Rule("proximal-sgd", 0.2, lambda lib, s, lr: lib.ProximalSGD(s, lr=lr, l1=1e-4),
+    Rule("adamw", 2e-3, lambda lib, s, lr, **kw: lib.AdamW(s, lr=lr, **kw),
+         "AdamW(weight_decay=1e-2)"),
+    Rule("adamax", 5e-3, lambda lib, s, lr, **kw: lib.Adamax(s, lr=lr, **kw), "Adamax"),
+    Rule("nadam", 2e-3, lambda lib, s, lr, **kw: lib.NAdam(s, lr=lr, **kw), "NAdam"),
+    Rule("radam", 5e-3, lambda lib, s, lr, **kw: lib.RAdam(s, lr=lr, **kw), "RAdam"),
+    Rule("lion", 5e-4, lambda lib, s, lr, **kw: lib.Lion(s, lr=lr, **kw), "Lion"),
+    Rule("proximal-sgd", 0.2,
+         lambda lib, s, lr, **kw: lib.ProximalSGD(s, lr=lr, l1=1e-4, **kw),
          "ProximalSGD(l1=1e-4)"),
-    Rule("proximal-adagrad", 0.05, lambda lib, s, lr: lib.ProximalAdagrad(s, lr=lr, l1=1e-4),
+    Rule("proximal-adagrad", 0.05,
+         lambda lib, s, lr, **kw: lib.ProximalAdagrad(s, lr=lr, l1=1e-4, **kw),
          "ProximalAdagrad(l1=1e-4)"),
+    # Lookahead keeps float32 slow weights of its own; the state format is the inner rule's.
     Rule("lookahead", 2e-3,
-         lambda lib, s, lr: lib.Lookahead(lib.Adam(s, lr=lr), k=5, alpha=0.5),
+         lambda lib, s, lr, **kw: lib.Lookahead(lib.Adam(s, lr=lr, **kw), k=5, alpha=0.5),
          "Lookahead(Adam, k=5, alpha=0.5)"),
 ]}
+
+# --state-dtype: the optimizers' state options of each choice, and how titles say it.
+STATE_DTYPES = {
+    "float32": {},
+    "bfloat16": {"state_dtype": "bfloat16", "state_rounding": "stochastic"},
+    "bfloat16-nearest": {"state_dtype": "bfloat16", "state_rounding": "nearest"},
+}
+STATE_TEXT = {"float32": "", "bfloat16": ", bfloat16 state (stochastic rounding)",
+              "bfloat16-nearest": ", bfloat16 state (round to nearest)"}
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -525,8 +543,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--target", type=fraction, default=0.95,
                     help="validation accuracy for the 'epochs to' column (default 0.95)")
     ap.add_argument("--threads", type=positive_int, help="fastoptim kernel threads")
+    ap.add_argument("--state-dtype", choices=list(STATE_DTYPES), default="float32",
+                    help="how the optimizers store their state: float32 (default), bfloat16 "
+                         "rounded stochastically (half the memory), or bfloat16 rounded to "
+                         "nearest even (for comparison)")
     ap.add_argument("--seed", type=int, default=0,
-                    help="seed of the split, the initial weights and the batch order")
+                    help="seed of the split, the initial weights, the batch order and the "
+                         "stochastic rounding of bfloat16 state")
     ap.add_argument("--compare-numpy", action="store_true",
                     help="also train with pure-NumPy rules: step speedup, loss curve agreement")
     ap.add_argument("--out", default="fastoptim-demo", type=Path,
@@ -544,6 +567,9 @@ def parse_args(argv) -> tuple:
         lrs = {name: RULES[name].lr for name in names} | parse_lrs(args.lr)
     except ValueError as e:
         ap.error(str(e))
+    if args.compare_numpy and args.state_dtype != "float32":
+        ap.error("--compare-numpy compares float32 state with the float32 NumPy rules: "
+                 "drop it or use --state-dtype float32")
     return args, names, lrs
 
 
@@ -554,6 +580,13 @@ def warm_up(model: MLP, data: Data, batch_size: int) -> None:
         model.compute_grads(data.x[i : i + batch_size], data.y[i : i + batch_size])
 
 
+def state_options(state_dtype: str, seed: int) -> dict:
+    """The optimizers' keyword arguments for a --state-dtype choice; bfloat16 state rounds
+    with its own stream of random bits keyed on --seed (reduced to the optimizers' 32 bits)."""
+    options = STATE_DTYPES[state_dtype]
+    return {**options, "seed": seed % 2**32} if options else {}
+
+
 def run_study(names: list, lrs: dict, data: Data, weights: list, args, bars: bool) -> list:
     """Trains an MLP from `weights` with each optimizer (and, with --compare-numpy, with its
     NumPy twin), all over the same batch orders; returns one summary per optimizer."""
@@ -561,12 +594,13 @@ def run_study(names: list, lrs: dict, data: Data, weights: list, args, bars: boo
     orders = [rng.permutation(len(data.y)) for _ in range(args.epochs)]
     warm_up(MLP(weights), data, args.batch_size)
     width = max(map(len, names)) + (len(" (numpy)") if args.compare_numpy else 0)
+    state = state_options(args.state_dtype, args.seed)
     results = []
     for name in names:
         rule, lr = RULES[name], lrs[name]
         model = MLP(weights)
-        run = train(rule.build(fo, model.store, lr), model, data, orders, args.batch_size,
-                    Progress(f"{name:<{width}}", args.epochs, bars))
+        run = train(rule.build(fo, model.store, lr, **state), model, data, orders,
+                    args.batch_size, Progress(f"{name:<{width}}", args.epochs, bars))
         result = summarize(name, lr, run, args.target)
         if args.compare_numpy:
             model = MLP(weights)
@@ -600,11 +634,11 @@ def main(argv=None) -> dict:
         "threads": fo.get_num_threads(), "data": data.label, "train_rows": len(data.y),
         "validation_rows": len(data.y_val), "mlp": "-".join(map(str, sizes)) + " (tanh)",
         "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-        "target": args.target,
+        "target": args.target, "state_dtype": args.state_dtype,
     }
     setup = (f"{data.label}: {len(data.y)} train / {len(data.y_val)} validation rows, "
              f"MLP {config['mlp']}, batch {args.batch_size}, {args.epochs} epoch"
-             + ("s" if args.epochs > 1 else ""))
+             + ("s" if args.epochs > 1 else "") + STATE_TEXT[args.state_dtype])
     threads = f"{config['threads']} thread" + ("s" if config["threads"] > 1 else "")
     title = f"fastoptim {config['fastoptim']} ({config['cpu_target']}, {threads}) on {setup}"
     print(title, flush=True)
