@@ -12,6 +12,8 @@ import sys
 
 import atheris
 
+import ml_dtypes
+
 with atheris.instrument_imports():
     import numpy as np
 
@@ -74,6 +76,9 @@ def one_input(data: bytes) -> None:
     kwargs = {KEYS[fdp.ConsumeIntInRange(0, len(KEYS) - 1)]: value(fdp)
               for _ in range(fdp.ConsumeIntInRange(0, 3))}
     params = [np.linspace(-1, 1, 7, dtype=np.float32), np.ones((2, 3), np.float32)]
+    if fdp.ConsumeBool():  # bfloat16 state, rounded either way
+        kwargs["state_dtype"] = "bfloat16"
+        kwargs["state_rounding"] = ("stochastic", "nearest")[fdp.ConsumeIntInRange(0, 1)]
     try:
         opt = cls(params, **kwargs)
     except EXPECTED:
@@ -87,6 +92,9 @@ def one_input(data: bytes) -> None:
             if action == 0:
                 grads = [array(fdp) if fdp.ConsumeBool() else np.full(p.shape, fdp.ConsumeFloat(),
                          np.float32) for p in params[: fdp.ConsumeIntInRange(0, 3)]]
+                if fdp.ConsumeBool():  # low-precision gradients (one dtype per step)
+                    dtype = (np.float16, ml_dtypes.bfloat16)[fdp.ConsumeIntInRange(0, 1)]
+                    grads = [g.astype(dtype) if isinstance(g, np.ndarray) else g for g in grads]
                 skipped = opt.skipped_steps
                 opt.step(grads)
                 if opt.skipped_steps != skipped:

@@ -28,9 +28,12 @@ __all__ = ["Optimizer"]
 #: Iterable of either, so that a list of dicts of mixed value types still type-checks.)
 ParamsLike = Union[NDArray[np.float32], FlatParams,
                    Iterable[Union[NDArray[np.float32], Mapping[str, Any]]]]
-#: What ``step`` takes: one float32 array per parameter (None skips it), in group order; a
-#: bare array for an optimizer of one parameter; None (or nothing) for FlatParams stores.
-GradsLike = Union[Sequence[Optional[NDArray[np.float32]]], NDArray[np.float32], None]
+#: One gradient: float32, float16 or bfloat16 (ml_dtypes), widened exactly by the step.
+Grad = Union[NDArray[np.float32], NDArray[np.float16]]
+#: What ``step`` takes: one gradient per parameter (None skips it), in group order, all of one
+#: dtype; a bare array for an optimizer of one parameter; None (or nothing) for FlatParams
+#: stores.
+GradsLike = Union[Sequence[Optional[Grad]], Grad, None]
 #: What a step does with a NaN or Inf gradient (see Optimizer.nonfinite).
 Nonfinite = Literal["propagate", "skip", "raise"]
 #: How state arrays are stored (see Optimizer.state_dtype).
