@@ -165,6 +165,59 @@ GradFormat grad_format(const py::dtype& d) {
   return static_cast<GradFormat>(-1);
 }
 
+GradFormat read_grads(py::handle grads, const std::string& rule,
+                      const std::vector<py::array>& params, std::vector<const void*>& ptrs,
+                      std::vector<py::object>& copies) {
+  if (!PyList_Check(grads.ptr()) && !PyTuple_Check(grads.ptr()))
+    throw py::type_error(rule + ".step(grads): grads must be a list or tuple of arrays, got " +
+                         type_name(grads));
+  py::sequence seq = py::reinterpret_borrow<py::sequence>(grads);
+  if (static_cast<size_t>(seq.size()) != params.size())
+    throw py::value_error(rule + ".step(grads): got " + std::to_string(seq.size()) +
+                          " grads for " + std::to_string(params.size()) + " parameters");
+  GradFormat format = GradFormat::kFloat32;
+  int first = -1;  // the first gradient, whose dtype every other must have
+  for (size_t i = 0; i < params.size(); ++i) {
+    py::handle o = seq[i];
+    if (o.is_none()) continue;
+    const std::string what = "grads[" + std::to_string(i) + "]";
+    py::array g;
+    GradFormat f = GradFormat::kFloat32;
+    if (py::isinstance<py::array>(o)) {
+      g = py::reinterpret_borrow<py::array>(o);
+      f = grad_format(g.dtype());
+      if (static_cast<int>(f) < 0) checked_float32(o, what);  // throws, naming the dtype
+    } else {
+      // Python numbers, lists, NumPy scalars: read as float32, as torch.tensor would.
+      static const py::object& asarray = numpy_attr("asarray");
+      static const py::object& float32 = numpy_attr("float32");
+      try {
+        g = asarray(o, float32);
+      } catch (py::error_already_set&) {
+        throw py::type_error(what + " must be a float32 array (or numbers), got " +
+                             type_name(o));
+      }
+      copies.push_back(g);
+    }
+    if (first >= 0 && f != format)
+      throw py::type_error(what + " has dtype " + std::string(py::str(g.dtype())) + " but grads[" +
+                           std::to_string(first) + "] has another: one step takes grads of one "
+                           "dtype (float32, float16 or bfloat16)");
+    if (first < 0) first = static_cast<int>(i);
+    format = f;
+    if (!same_shape(g, params[i]))
+      throw py::value_error(what + " has shape " + shape_str(g) + " but params[" +
+                            std::to_string(i) + "] has shape " + shape_str(params[i]));
+    if (!contiguous_aligned(g)) {  // strided or misaligned: read through a contiguous copy
+      static const py::object& copy = numpy_attr("copy");
+      g = copy(g, "C");  // a new array: contiguous and aligned
+      copies.push_back(g);
+    }
+    ptrs[i] = g.data();
+  }
+  return format;
+}
+
 bool same_shape(const py::array& a, const py::array& b) {
   return a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape());
 }

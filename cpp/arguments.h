@@ -59,6 +59,14 @@ std::vector<py::array> checked_params(py::list params);
 std::vector<py::array> array_list(py::handle o, const char* what,
                                   py::array (*check)(py::handle, const std::string&));
 
+// One step's gradients: grads[i] for params[i] (None skips it: ptrs[i] stays null; numbers
+// and lists are read as float32), each of params[i]'s shape, all of one dtype (float32,
+// float16 or bfloat16), strided ones read through contiguous copies kept in `copies`. Returns
+// their format. `rule` names the optimizer in errors.
+GradFormat read_grads(py::handle grads, const std::string& rule,
+                      const std::vector<py::array>& params, std::vector<const void*>& ptrs,
+                      std::vector<py::object>& copies);
+
 // The gradient format of an array dtype: float32, float16 or bfloat16 (ml_dtypes'); otherwise
 // GradFormat(-1).
 GradFormat grad_format(const py::dtype& d);

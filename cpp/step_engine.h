@@ -68,13 +68,13 @@ class StepEngine {
     steps_ = counter_array<int64_t>(steps, n);
     for (size_t k = 0; k < scalars.size(); ++k) scalars_[k] = counter_array<double>(scalars[k], n);
     std::vector<py::array> checked = checked_params(params);
+    params_ = checked;
     tensors_.resize(n);
     int64_t at = 0;
     for (size_t i = 0; i < n; ++i) {
       Tensor& t = tensors_[i];
-      t.param = checked[i];
-      t.p = fmut(t.param);
-      t.n = t.param.size();
+      t.p = fmut(checked[i]);
+      t.n = checked[i].size();
       t.at = at;
       at += t.n;
       t.group = group_of[i];
@@ -87,7 +87,7 @@ class StepEngine {
       for (size_t i = 0; i < n; ++i) {
         py::array a = checked_state_array(
             arrays[i], std::string(Rule::kSlotNames[k]) + "[" + std::to_string(i) + "]", bytes);
-        if (!same_shape(a, tensors_[i].param)) inconsistent();
+        if (!same_shape(a, checked[i])) inconsistent();
         tensors_[i].s[k] = a.mutable_data();
         tensors_[i].has_slot[k] = true;
         keep_.push_back(a);
@@ -98,7 +98,7 @@ class StepEngine {
       if (fg.size() != n) inconsistent();
       for (size_t i = 0; i < n; ++i) {
         py::array g = checked_inplace_array(fg[i], "grads[" + std::to_string(i) + "]");
-        if (!same_shape(g, tensors_[i].param)) inconsistent();
+        if (!same_shape(g, checked[i])) inconsistent();
         flat_grads_.push_back(fdata(g));
         keep_.push_back(g);
       }
@@ -132,7 +132,7 @@ class StepEngine {
                              "live in a fastoptim.FlatParams store");
       std::copy(flat_grads_.begin(), flat_grads_.end(), grad_ptrs_.begin());
     } else {
-      read_grads(grads, copies);
+      grad_format_ = read_grads(grads, Rule::kName, params_, grad_ptrs_, copies);
     }
 
     // 2. Hyperparameters of every group, read now so that changes since the last step count.
@@ -259,7 +259,6 @@ class StepEngine {
 
  private:
   struct Tensor {
-    py::array param;
     float* p = nullptr;
     void* s[kMaxSlots] = {nullptr, nullptr, nullptr};  // state
     bool has_slot[kMaxSlots] = {false, false, false};
@@ -287,64 +286,6 @@ class StepEngine {
       inconsistent();
     keep_.push_back(a);
     return static_cast<T*>(a.mutable_data());
-  }
-
-  void read_grads(py::handle grads, std::vector<py::object>& copies) {
-    if (!PyList_Check(grads.ptr()) && !PyTuple_Check(grads.ptr()))
-      throw py::type_error(std::string(Rule::kName) +
-                           ".step(grads): grads must be a list or tuple of arrays, got " +
-                           type_name(grads));
-    py::sequence seq = py::reinterpret_borrow<py::sequence>(grads);
-    if (static_cast<size_t>(seq.size()) != tensors_.size())
-      throw py::value_error(std::string(Rule::kName) + ".step(grads): got " +
-                            std::to_string(seq.size()) + " grads for " +
-                            std::to_string(tensors_.size()) + " parameters");
-    int seen = -1;  // the first array gradient, whose dtype every other must have
-    for (size_t i = 0; i < tensors_.size(); ++i) {
-      py::handle o = seq[i];
-      if (o.is_none()) continue;
-      const std::string what = "grads[" + std::to_string(i) + "]";
-      py::array g;
-      if (py::isinstance<py::array>(o)) {
-        g = checked_grad(o, what, seen);
-      } else {
-        // Python numbers, lists, NumPy scalars: read as float32, as torch.tensor would.
-        static const py::object& asarray = numpy_attr("asarray");
-        static const py::object& float32 = numpy_attr("float32");
-        try {
-          g = asarray(o, float32);
-        } catch (py::error_already_set&) {
-          throw py::type_error(what + " must be a float32 array (or numbers), got " +
-                               type_name(o));
-        }
-        copies.push_back(g);
-      }
-      if (!same_shape(g, tensors_[i].param))
-        throw py::value_error(what + " has shape " + shape_str(g) + " but params[" +
-                              std::to_string(i) + "] has shape " + shape_str(tensors_[i].param));
-      if (!contiguous_aligned(g)) {  // strided or misaligned: read through a contiguous copy
-        static const py::object& copy = numpy_attr("copy");
-        g = copy(g, "C");  // a new array: contiguous and aligned
-        copies.push_back(g);
-      }
-      grad_ptrs_[i] = g.data();
-      if (seen < 0) seen = static_cast<int>(i);
-    }
-  }
-
-  // An array gradient: float32, float16 or bfloat16 (ml_dtypes), the same dtype as grads[seen]
-  // (one step reads one format); sets grad_format_.
-  py::array checked_grad(py::handle o, const std::string& what, int seen) {
-    if (!py::isinstance<py::array>(o)) return checked_float32(o, what);
-    py::array g = py::reinterpret_borrow<py::array>(o);
-    const GradFormat f = grad_format(g.dtype());
-    if (static_cast<int>(f) < 0) return checked_float32(o, what);  // its error
-    if (seen >= 0 && f != grad_format_)
-      throw py::type_error(what + " has dtype " + std::string(py::str(g.dtype())) + " but grads[" +
-                           std::to_string(seen) + "] has another: one step takes grads of one "
-                           "dtype (float32, float16 or bfloat16)");
-    grad_format_ = f;
-    return g;
   }
 
   // Whether q continues span s exactly in every buffer (and in element index and rounding
@@ -395,6 +336,7 @@ class StepEngine {
   int64_t* steps_ = nullptr;                        // per-tensor step counts (Python's array)
   std::array<double*, Rule::kScalars> scalars_{};  // per-tensor scalar state (Python's arrays)
   std::vector<Tensor> tensors_;
+  std::vector<py::array> params_;  // the parameters, kept alive with the engine
   std::vector<py::object> keep_;  // state arrays and flat grads, kept alive with the engine
   std::vector<const float*> flat_grads_;
   // Per-step scratch, reused to avoid allocation on the hot path.

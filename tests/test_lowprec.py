@@ -243,6 +243,8 @@ def test_low_precision_grads_strided_and_mixed():
     opt = fo.SGD([a, b], lr=0.1)
     with pytest.raises(TypeError, match="one dtype"):
         opt.step([np.ones(3, np.float16), np.ones(3, np.float32)])
+    with pytest.raises(TypeError, match="one dtype"):  # numbers are read as float32
+        opt.step([np.ones(3, np.float16), [1.0, 2.0, 3.0]])
     with pytest.raises(TypeError, match="float32"):
         opt.step([np.ones(3, np.float64), np.ones(3, np.float64)])
     assert not a.any() and not b.any()
