@@ -214,6 +214,7 @@ GradFormat read_grads(py::handle grads, const std::string& rule,
       copies.push_back(g);
     }
     ptrs[i] = g.data();
+    copies.push_back(g);  // held while the GIL is released, whatever the caller's list does
   }
   return format;
 }

@@ -61,8 +61,8 @@ std::vector<py::array> array_list(py::handle o, const char* what,
 
 // One step's gradients: grads[i] for params[i] (None skips it: ptrs[i] stays null; numbers
 // and lists are read as float32), each of params[i]'s shape, all of one dtype (float32,
-// float16 or bfloat16), strided ones read through contiguous copies kept in `copies`. Returns
-// their format. `rule` names the optimizer in errors.
+// float16 or bfloat16), strided ones read through contiguous copies; `copies` holds every
+// array read until the step is done. Returns their format. `rule` names the optimizer in errors.
 GradFormat read_grads(py::handle grads, const std::string& rule,
                       const std::vector<py::array>& params, std::vector<const void*>& ptrs,
                       std::vector<py::object>& copies);

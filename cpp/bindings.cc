@@ -153,6 +153,9 @@ PYBIND11_MODULE(_core, m) {
   using namespace fastoptim;
   m.doc() = "fastoptim native core: SIMD + OpenMP update kernels (private; use fastoptim).";
   init_target_from_env();
+  // The dtypes grad_format() compares with, made now, under the import lock: made at a first
+  // step, importing ml_dtypes could let another thread wait on the static's guard with the GIL.
+  grad_format(py::dtype("float16"));
 
   py::register_exception<StalePlan>(m, "StalePlan", PyExc_RuntimeError);
 

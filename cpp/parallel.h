@@ -1,8 +1,8 @@
 // The only place that starts threads. Work is a global index range [0, total) split into one
-// contiguous piece per thread, with boundaries on multiples of kAlign elements (one 64-byte cache
-// line of floats, and a whole number of vectors on every target) so that threads never share a
-// line and every element sees the same arithmetic whatever the thread count, in the calling
-// thread's floating-point mode (FloatMode).
+// contiguous piece per thread, with boundaries on multiples of kAlign elements (a 64-byte cache
+// line of 16-bit values, two of floats, and a whole number of vectors on every target) so that
+// threads never share a line and every element sees the same arithmetic whatever the thread
+// count, in the calling thread's floating-point mode (FloatMode).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -16,7 +16,7 @@
 
 namespace fastoptim {
 
-constexpr int64_t kAlign = 16;
+constexpr int64_t kAlign = 32;
 // Below this many elements per thread, starting threads costs more than it saves.
 constexpr int64_t kMinPerThread = int64_t{1} << 15;
 

@@ -200,7 +200,10 @@ class StepEngine {
       if (args_.empty() || std::memcmp(&args_.back(), &a, sizeof(Args)) != 0) args_.push_back(a);
       if (t.n == 0) continue;
       const Ptrs q{t.p,  grad_ptrs_[i], {t.s[0], t.s[1], t.s[2]}, t.at,
-                   mix32(mix32(static_cast<uint32_t>(steps_[i])) ^ seed_),
+                   // Only stochastic rounding reads the key: 0 lets tensors at other steps merge.
+                   format_ == StateFormat::kBf16Stochastic
+                       ? mix32(mix32(static_cast<uint32_t>(steps_[i])) ^ seed_)
+                       : 0u,
                    format_ == StateFormat::kFloat32 ? 4 : 2,
                    grad_format_ == GradFormat::kFloat32 ? 4 : 2};
       const int32_t ai = static_cast<int32_t>(args_.size() - 1);

@@ -12,8 +12,8 @@ import fastoptim as fo
 from conftest import CORE_CONFIGS, RULES, config_id, grad_stream
 import reference as ref
 
-# Tensors that start mid-vector and a large one that two threads split.
-SHAPES = [(7, 5), (13,), (2**16 + 37,)]
+# Tensors that start mid-vector and a large one that two or three threads split.
+SHAPES = [(7, 5), (13,), (3 * 2**15 + 37,)]
 
 
 def bits(a):
@@ -41,6 +41,36 @@ def test_rounding_is_the_quantizers_bit_for_bit(rounding, nthreads, target, thre
         want = ref.bf16_round(g.ravel(), random)
         got = bits(opt.state[i]["momentum_buffer"]).ravel()
         assert np.array_equal(got, want), (i, np.flatnonzero(got != want)[:5])
+        start += g.size
+
+
+@pytest.mark.parametrize("rounding", ["stochastic", "nearest"])
+def test_every_slot_and_step_rounds_as_the_quantizer(rounding, target, threads):
+    # Adam with betas (0, 0) from zero state stores m = g, v = g * g and AMSGrad's max = g * g,
+    # each computed exactly in float32 on every target: the rounding of slots 0, 1 and 2, at
+    # the step a loaded state dict says (the key changes with it).
+    threads(2)
+    rng = np.random.default_rng(11)
+    params = [np.zeros(s, np.float32) for s in SHAPES]
+    grads = [(rng.standard_normal(s) * 10.0 ** rng.uniform(-10, 10)).astype(np.float32)
+             for s in SHAPES]
+    opt = fo.Adam(params, lr=0.1, betas=(0.0, 0.0), amsgrad=True, state_dtype="bfloat16",
+                  state_rounding=rounding, seed=99)
+    sd = opt.state_dict()
+    sd["state"] = {i: {"step": 41, "exp_avg": np.zeros(s, np.float32),
+                       "exp_avg_sq": np.zeros(s, np.float32),
+                       "max_exp_avg_sq": np.zeros(s, np.float32)} for i, s in enumerate(SHAPES)}
+    opt.load_state_dict(sd)
+    opt.step(grads)
+    start = 0
+    for i, g in enumerate(grads):
+        index = start + np.arange(g.size)
+        for slot, name, value in [(0, "exp_avg", g), (1, "exp_avg_sq", g * g),
+                                  (2, "max_exp_avg_sq", g * g)]:
+            random = (ref.bf16_random_bits(99, 42, slot, index) if rounding == "stochastic"
+                      else None)
+            want = ref.bf16_round(value.ravel(), random)
+            assert np.array_equal(bits(opt.state[i][name]).ravel(), want), (i, name)
         start += g.size
 
 
@@ -106,6 +136,16 @@ def test_bfloat16_state_stays_close_to_the_float64_reference(rule, config, round
         for name, value in entry.items():
             if isinstance(value, np.ndarray):
                 assert value.dtype == ml_dtypes.bfloat16 and value.nbytes == 2 * value.size
+
+
+def test_nan_state_keeps_its_bits_through_a_state_dict():
+    opt = fo.SGD([np.zeros(4, np.float32)], lr=0.1, momentum=0.9, state_dtype="bfloat16")
+    opt.step([np.ones(4, np.float32)])
+    sd = opt.state_dict()
+    sd["state"][0]["momentum_buffer"] = np.array([0x7FC1, 0xFFA5, 0x7F81, 0x3F80],
+                                                 np.uint16).view(ml_dtypes.bfloat16)
+    opt.load_state_dict(sd)
+    assert list(bits(opt.state[0]["momentum_buffer"])) == [0x7FC1, 0xFFA5, 0x7F81, 0x3F80]
 
 
 def test_state_dicts_round_trip_and_convert_between_formats(tmp_path):

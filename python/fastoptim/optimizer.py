@@ -613,6 +613,8 @@ def _state_array(value, param, key, name) -> np.ndarray:
     if arr.shape != param.shape:
         raise ValueError(f"state_dict['state'][{key!r}][{name!r}] has shape {arr.shape}, "
                          f"the parameter has shape {param.shape}")
+    if arr.dtype == ml_dtypes.bfloat16:  # as it is: widening would lose NaN payloads
+        return arr
     return arr.astype(np.float32)
 
 
