@@ -116,13 +116,17 @@ class StepEngine {
     if (!busy_.compare_exchange_strong(expected, true))
       throw std::runtime_error(std::string(Rule::kName) +
                                ".step() is already running in another thread");
+    // On return, with the GIL held: the gradients read are let go, and the engine is free.
     struct Release {
       std::atomic<bool>& b;
-      ~Release() { b.store(false); }
-    } release{busy_};
+      std::vector<py::object>& held;
+      ~Release() {
+        held.clear();
+        b.store(false);
+      }
+    } release{busy_, held_};
 
     // 1. Gradients: one per parameter (None skips it, as a missing .grad in torch).
-    std::vector<py::object> copies;  // contiguous copies of strided gradients, alive until done
     grad_ptrs_.assign(tensors_.size(), nullptr);
     grad_format_ = GradFormat::kFloat32;
     if (grads.is_none()) {
@@ -132,7 +136,7 @@ class StepEngine {
                              "live in a fastoptim.FlatParams store");
       std::copy(flat_grads_.begin(), flat_grads_.end(), grad_ptrs_.begin());
     } else {
-      grad_format_ = read_grads(grads, Rule::kName, params_, grad_ptrs_, copies);
+      grad_format_ = read_grads(grads, Rule::kName, params_, grad_ptrs_, held_);
     }
 
     // 2. Hyperparameters of every group, read now so that changes since the last step count.
@@ -344,6 +348,7 @@ class StepEngine {
   std::vector<const float*> flat_grads_;
   // Per-step scratch, reused to avoid allocation on the hot path.
   std::vector<const void*> grad_ptrs_;
+  std::vector<py::object> held_;  // the step's gradient arrays (and copies), held until it ends
   GradFormat grad_format_ = GradFormat::kFloat32;  // this step's (one for all its grads)
   std::vector<Hyper> hyper_;
   std::vector<Args> args_;

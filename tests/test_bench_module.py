@@ -17,10 +17,14 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     """One run as a user would type it: the smallest case, through ``python -m``."""
-    out = tmp_path_factory.mktemp("bench")
+    return smallest_run(tmp_path_factory.mktemp("bench"))
+
+
+def smallest_run(out, *options):
+    """`python -m fastoptim.bench` on Adam at 2^12, 1 thread, writing to `out`."""
     proc = subprocess.run(
         [sys.executable, "-m", "fastoptim.bench", "--quick", "--rules", "adam", "--sizes", "12",
-         "--threads", "1", "--out", str(out)],
+         "--threads", "1", *options, "--out", str(out)],
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return proc, out
@@ -165,13 +169,7 @@ def test_runs_without_torch_and_matplotlib(monkeypatch, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def bf16_run(tmp_path_factory):
     """The smallest run with bfloat16 state (rounded stochastically), through ``python -m``."""
-    out = tmp_path_factory.mktemp("bench_bf16")
-    proc = subprocess.run(
-        [sys.executable, "-m", "fastoptim.bench", "--quick", "--rules", "adam", "--sizes", "12",
-         "--threads", "1", "--state-dtype", "bfloat16", "--out", str(out)],
-        capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return proc, out
+    return smallest_run(tmp_path_factory.mktemp("bench_bf16"), "--state-dtype", "bfloat16")
 
 
 def test_bfloat16_run_prints_its_bytes_and_the_fp32_speedup(bf16_run):

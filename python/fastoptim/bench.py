@@ -1,4 +1,4 @@
-"""Microbenchmark fastoptim's optimizer step on this machine.
+"""Microbenchmark fastoptim's optimizer step on the machine it runs on.
 
     python -m fastoptim.bench            # sgd, adam, adamw at 2^12..2^24, 1 and all threads
     python -m fastoptim.bench --quick    # a smaller, shorter run (under 30 s on 2 cores)
@@ -16,9 +16,9 @@ gradient buffers (each with its own state):
                    expression allocates a temporary
   torch default    torch.optim's for-loop step (foreach=False), if torch is installed
   torch fused      torch.optim's fused CPU kernel (fused=True), where torch has one
-  ceiling          this machine's measured bandwidth ceiling: a native kernel that moves the rule's
-                   memory traffic (reads p, g and the state arrays, writes p and the state arrays)
-                   and does no arithmetic
+  ceiling          the bandwidth ceiling, measured where the benchmark runs: a native kernel
+                   that moves the rule's memory traffic (reads p, g and the state arrays, writes p
+                   and the state arrays) and does no arithmetic
 
 --state-dtype bfloat16 (or bfloat16-nearest) times fastoptim with its state arrays in bfloat16
 (state_dtype="bfloat16", rounded stochastically as written, or to nearest even): 2 bytes per
@@ -94,8 +94,20 @@ Step = Callable[[], None]
 # fastoptim class of the same name (defaults included); step() updates store.data in place.
 # ---------------------------------------------------------------------------------------------
 class _Textbook:
+    lr = 0.0
+    weight_decay = 0.0
+    decoupled = False  # weight decay on p (AdamW) rather than on g
+
     def __init__(self, store: Any) -> None:
         self.p, self.g, self.t = store.data, store.grad, 0
+
+    def decay(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """g with L2 weight decay added, or (decoupled) p decayed in place and g as it is."""
+        if self.decoupled and self.weight_decay:
+            p -= self.lr * self.weight_decay * p
+        elif self.weight_decay:
+            g = g + self.weight_decay * p
+        return g
 
     def step(self) -> None:
         self.t += 1
@@ -105,6 +117,23 @@ class _Textbook:
         raise NotImplementedError
 
 
+class _TextbookMoments(_Textbook):
+    """The Adam family's hyperparameters and its two moving averages of g and g^2."""
+
+    def __init__(self, store, lr, betas, eps, weight_decay):
+        super().__init__(store)
+        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        self.m = self.v = 0.0
+
+    def moments(self, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Updates m and v from the decayed gradient, which it returns."""
+        b1, b2 = self.betas
+        g = self.decay(p, g)
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        return g
+
+
 class TextbookSGD(_Textbook):
     def __init__(self, store, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
         super().__init__(store)
@@ -112,8 +141,7 @@ class TextbookSGD(_Textbook):
         self.weight_decay, self.nesterov = weight_decay, nesterov
 
     def update(self, p, g, t):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
+        g = self.decay(p, g)
         if self.momentum:
             if t == 1:
                 self.buf = g.copy()
@@ -123,22 +151,13 @@ class TextbookSGD(_Textbook):
         p -= self.lr * g
 
 
-class TextbookAdam(_Textbook):
-    decoupled = False
-
+class TextbookAdam(_TextbookMoments):
     def __init__(self, store, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
-        super().__init__(store)
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-        self.m = self.v = 0.0
+        super().__init__(store, lr, betas, eps, weight_decay)
 
     def update(self, p, g, t):
         b1, b2 = self.betas
-        if self.decoupled:
-            p -= self.lr * self.weight_decay * p
-        elif self.weight_decay:
-            g = g + self.weight_decay * p
-        self.m = b1 * self.m + (1 - b1) * g
-        self.v = b2 * self.v + (1 - b2) * g * g
+        self.moments(p, g)
         m_hat = self.m / (1 - b1**t)
         v_hat = self.v / (1 - b2**t)
         p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
@@ -159,8 +178,7 @@ class TextbookAdagrad(_Textbook):
         self.sum = initial_accumulator_value
 
     def update(self, p, g, t):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
+        g = self.decay(p, g)
         self.sum = self.sum + g * g
         clr = self.lr / (1 + (t - 1) * self.lr_decay)
         p -= clr * g / (np.sqrt(self.sum) + self.eps)
@@ -176,8 +194,7 @@ class TextbookRMSprop(_Textbook):
 
     def update(self, p, g, t):
         a = self.alpha
-        if self.weight_decay:
-            g = g + self.weight_decay * p
+        g = self.decay(p, g)
         self.square_avg = a * self.square_avg + (1 - a) * g * g
         if self.centered:
             self.grad_avg = a * self.grad_avg + (1 - a) * g
@@ -199,8 +216,7 @@ class TextbookAdadelta(_Textbook):
 
     def update(self, p, g, t):
         rho, eps = self.rho, self.eps
-        if self.weight_decay:
-            g = g + self.weight_decay * p
+        g = self.decay(p, g)
         self.square_avg = rho * self.square_avg + (1 - rho) * g * g
         delta = np.sqrt(self.acc_delta + eps) / np.sqrt(self.square_avg + eps) * g
         self.acc_delta = rho * self.acc_delta + (1 - rho) * delta * delta
@@ -215,28 +231,22 @@ class TextbookAdamax(_Textbook):
 
     def update(self, p, g, t):
         b1, b2 = self.betas
-        if self.weight_decay:
-            g = g + self.weight_decay * p
+        g = self.decay(p, g)
         self.m = b1 * self.m + (1 - b1) * g
         self.u = np.maximum(b2 * self.u, np.abs(g) + self.eps)
         p -= self.lr / (1 - b1**t) * self.m / self.u
 
 
-class TextbookNAdam(_Textbook):
+class TextbookNAdam(_TextbookMoments):
     def __init__(self, store, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  momentum_decay=4e-3):
-        super().__init__(store)
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
+        super().__init__(store, lr, betas, eps, weight_decay)
         self.momentum_decay = momentum_decay
-        self.m = self.v = 0.0
         self.mu_product = 1.0
 
     def update(self, p, g, t):
         b1, b2 = self.betas
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        self.m = b1 * self.m + (1 - b1) * g
-        self.v = b2 * self.v + (1 - b2) * g * g
+        g = self.moments(p, g)
         mu = b1 * (1 - 0.5 * 0.96 ** (t * self.momentum_decay))
         mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
         self.mu_product *= mu
@@ -245,18 +255,13 @@ class TextbookNAdam(_Textbook):
         p -= self.lr * mu_next / (1 - self.mu_product * mu_next) * self.m / denom
 
 
-class TextbookRAdam(_Textbook):
+class TextbookRAdam(_TextbookMoments):
     def __init__(self, store, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):
-        super().__init__(store)
-        self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
-        self.m = self.v = 0.0
+        super().__init__(store, lr, betas, eps, weight_decay)
 
     def update(self, p, g, t):
         b1, b2 = self.betas
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        self.m = b1 * self.m + (1 - b1) * g
-        self.v = b2 * self.v + (1 - b2) * g * g
+        self.moments(p, g)
         m_hat = self.m / (1 - b1**t)
         rho_inf = 2 / (1 - b2) - 1
         rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
@@ -269,6 +274,8 @@ class TextbookRAdam(_Textbook):
 
 
 class TextbookLion(_Textbook):
+    decoupled = True
+
     def __init__(self, store, lr=1e-4, betas=(0.9, 0.99), weight_decay=0):
         super().__init__(store)
         self.lr, self.betas, self.weight_decay = lr, betas, weight_decay
@@ -277,8 +284,7 @@ class TextbookLion(_Textbook):
     def update(self, p, g, t):
         b1, b2 = self.betas
         c = b1 * self.m + (1 - b1) * g
-        if self.weight_decay:
-            p -= self.lr * self.weight_decay * p
+        self.decay(p, g)
         p -= self.lr * np.sign(c)
         self.m = b2 * self.m + (1 - b2) * g
 
@@ -762,7 +768,7 @@ def render(doc: dict) -> str:
            "keep float32 state." if state.bytes != 4 else "")
     out += [f"Agreement: {doc['agreement']['summary']}", "",
             "One step on one float32 tensor." + low + " Cells: Gelem/s (parameters updated "
-            "per second, median of the repetitions) and its % of the ceiling, this machine's "
+            "per second, median of the repetitions) and its % of the ceiling, the measured "
             "bandwidth for fastoptim's memory traffic at the same size and threads. ×: "
             "fastoptim's speedup. "
             f"NumPy is single-threaded: measured at {cfg['numpy_threads']} thread"

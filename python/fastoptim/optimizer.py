@@ -354,8 +354,8 @@ class Optimizer:
     def step(self, grads: GradsLike = None) -> None:
         """Updates every parameter in place from its gradient, in one native call.
 
-        ``grads``: one float32 array per parameter (same shape), in param-group order; ``None``
-        for a parameter skips it. An optimizer of one parameter also takes its gradient as a
+        ``grads``: one array per parameter (same shape), in param-group order, all float32,
+        float16 or bfloat16 (``ml_dtypes.bfloat16``); ``None`` for a parameter skips it. An optimizer of one parameter also takes its gradient as a
         bare array. Omit ``grads`` when the parameters live in a FlatParams store.
         """
         if isinstance(grads, np.ndarray):
