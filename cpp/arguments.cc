@@ -124,20 +124,35 @@ py::array checked_inplace_array(py::handle o, const std::string& what) {
 
 py::array checked_state_array(py::handle o, const std::string& what, int bytes) {
   if (bytes == 4) return checked_inplace_array(o, what);
+  const bool bits16 = bytes == 2;
   if (!py::isinstance<py::array>(o) ||
-      !py::reinterpret_borrow<py::array>(o).dtype().equal(py::dtype::of<uint16_t>()))
-    throw py::type_error(what + " must be bfloat16 state as a numpy.ndarray of uint16");
+      !py::reinterpret_borrow<py::array>(o).dtype().equal(
+          bits16 ? py::dtype::of<uint16_t>() : py::dtype::of<uint8_t>()))
+    throw py::type_error(what + (bits16 ? " must be 16-bit state as a numpy.ndarray of uint16"
+                                        : " must be int8 state codes as a numpy.ndarray of uint8"));
   py::array a = py::reinterpret_borrow<py::array>(o);
   if (!contiguous_aligned(a) || !a.writeable())
     throw py::value_error(what + " must be C-contiguous, aligned and writeable");
   return a;
 }
 
-std::vector<py::array> checked_params(py::list params) {
+std::vector<py::array> checked_params(py::list params, int bytes) {
   std::vector<py::array> out;
   std::vector<std::pair<const char*, size_t>> starts;
   for (size_t i = 0; i < params.size(); ++i) {
-    out.push_back(checked_inplace_array(params[i], "params[" + std::to_string(i) + "]"));
+    const std::string what = "params[" + std::to_string(i) + "]";
+    if (bytes == 4) {
+      out.push_back(checked_inplace_array(params[i], what));
+    } else {  // 16-bit parameters: float16 or bfloat16, as the optimizer's Python side checked
+      if (!py::isinstance<py::array>(params[i]) ||
+          static_cast<GradFormat>(-1) ==
+              grad_format(py::reinterpret_borrow<py::array>(params[i]).dtype()) ||
+          py::reinterpret_borrow<py::array>(params[i]).itemsize() != 2)
+        throw py::type_error(what + " must be a float16 or bfloat16 array");
+      out.push_back(py::reinterpret_borrow<py::array>(params[i]));
+      if (!contiguous_aligned(out.back()) || !out.back().writeable())
+        throw py::value_error(what + " must be C-contiguous, aligned and writeable");
+    }
     if (out.back().nbytes() > 0) starts.emplace_back(static_cast<const char*>(out.back().data()), i);
   }
   std::sort(starts.begin(), starts.end());

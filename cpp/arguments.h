@@ -51,10 +51,12 @@ bool contiguous_aligned(const py::array& a);
 py::array checked_input(py::handle o, const std::string& what);
 // A float32 array a kernel can update in place: checked_input, and writeable.
 py::array checked_inplace_array(py::handle o, const std::string& what);
-// A state array in place: float32 (bytes 4), or bfloat16 state's bits as uint16 (bytes 2).
+// A state array in place: float32 (bytes 4), 16-bit state's bits as uint16 (bytes 2: bfloat16
+// state, a split parameter's low halves) or int8 state's codes as uint8 (bytes 1).
 py::array checked_state_array(py::handle o, const std::string& what, int bytes);
-// A list of parameters: each an in-place-writable float32 array, no two overlapping.
-std::vector<py::array> checked_params(py::list params);
+// A list of parameters: each an in-place-writable array, float32 (bytes 4) or float16 or
+// bfloat16 (bytes 2), no two overlapping.
+std::vector<py::array> checked_params(py::list params, int bytes = 4);
 // One array or a list (or tuple) of them, named what[i], each checked with `check`.
 std::vector<py::array> array_list(py::handle o, const char* what,
                                   py::array (*check)(py::handle, const std::string&));

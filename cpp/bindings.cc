@@ -113,10 +113,11 @@ void bind_rule(py::module_& m) {
   std::vector<std::string> slots(Rule::kSlotNames, Rule::kSlotNames + Rule::kSlots);
   py::class_<E>(m, Rule::kName)
       .def(py::init<py::list, py::list, std::vector<int>, py::list, py::array, py::object,
-                    py::list, int, uint32_t>(),
+                    py::list, int, uint32_t, int, py::object, py::object>(),
            py::arg("groups"), py::arg("params"), py::arg("group_of"), py::arg("states"),
            py::arg("steps"), py::arg("flat_grads") = py::none(), py::arg("scalars") = py::list(),
-           py::arg("state_format") = 0, py::arg("seed") = 0)
+           py::arg("state_format") = 0, py::arg("seed") = 0, py::arg("param_format") = 0,
+           py::arg("scales") = py::none(), py::arg("masters") = py::none())
       .def("step", &E::step, py::arg("grads") = py::none())
       .def("__len__", &E::size)
       .def_property("max_grad_norm", &E::max_grad_norm, &E::set_max_grad_norm)
@@ -165,8 +166,10 @@ PYBIND11_MODULE(_core, m) {
         "Targets this build has and this CPU runs, best first.");
   m.def("set_target", &set_target, py::arg("name"),
         "Forces a target (testing hook; FASTOPTIM_DISABLE is the user-facing switch).");
-  m.def("check_params", [](py::list params) { checked_params(params); }, py::arg("params"),
-        "Raises TypeError/ValueError unless every parameter can be updated in place.");
+  m.def("check_params", [](py::list params, int bytes) { checked_params(params, bytes); },
+        py::arg("params"), py::arg("bytes") = 4,
+        "Raises TypeError/ValueError unless every parameter can be updated in place (float32, "
+        "or float16/bfloat16 with bytes=2).");
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", [](int n) {
     if (n < 1) throw py::value_error("set_num_threads: n must be >= 1, got " + std::to_string(n));
@@ -185,6 +188,26 @@ PYBIND11_MODULE(_core, m) {
   m.def("norm", &py_norm, py::arg("arrays"), py::arg("p"),
         "The p-norm of all elements of the arrays, in double, identical for any thread count.");
   m.def("scale", &py_scale, py::arg("arrays"), py::arg("factor"), "arrays *= factor, in place.");
+  m.def("quantize_int8", [](py::handle x, py::handle codes, py::handle scales) {
+    const py::array xs = checked_input(x, "x");
+    py::array sc = checked_inplace_array(scales, "scales");
+    py::array c = checked_state_array(codes, "codes", 1);
+    if (c.size() != xs.size() || sc.size() != (xs.size() + kBlock - 1) / kBlock)
+      throw py::value_error("quantize_int8: codes must have x's size, scales one per block");
+    active_kernels().encode_int8(fdata(xs), xs.size(), static_cast<uint8_t*>(c.mutable_data()),
+                                 static_cast<float*>(sc.mutable_data()));
+  }, py::arg("x"), py::arg("codes"), py::arg("scales"),
+        "int8 state's quantization of float32 x into codes (uint8) and block scales, in place.");
+  m.def("dequantize_int8", [](py::handle codes, py::handle scales, py::handle out) {
+    const py::array sc = checked_input(scales, "scales");
+    py::array c = checked_state_array(codes, "codes", 1), o = checked_inplace_array(out, "out");
+    if (c.size() != o.size() || sc.size() != (o.size() + kBlock - 1) / kBlock)
+      throw py::value_error("dequantize_int8: out must have codes' size, scales one per block");
+    active_kernels().decode_int8(static_cast<const uint8_t*>(c.data()), fdata(sc), o.size(),
+                                 fmut(o));
+  }, py::arg("codes"), py::arg("scales"), py::arg("out"),
+        "int8 state's codes and block scales dequantized into float32 out.");
+  m.attr("INT8_BLOCK") = kBlock;
   m.def("clip_coefficient", &clip_coefficient, py::arg("max_norm"), py::arg("total_norm"));
   m.def("two_loop", &py_two_loop, py::arg("q"), py::arg("dirs"), py::arg("stps"), py::arg("ro"),
         py::arg("h_diag"), "L-BFGS two-loop recursion in place on q.");

@@ -13,10 +13,10 @@ namespace fastoptim {
 template <class Rule>
 using KernelFn = void (*)(const typename Rule::Args&, Ptrs, int64_t);
 
-// A rule's kernel for each state format and gradient format.
+// A rule's kernel for each storage width of state, gradient and parameter (rule.h, Formats).
 template <class Rule>
 struct KernelSlot {
-  KernelFn<Rule> fn[kStateFormats][kGradFormats] = {};
+  KernelFn<Rule> fn[kStateKinds][2][2] = {};
 };
 
 // An element-wise operation on two arrays of n floats and a scalar (kernels/vector-inl.h).
@@ -46,14 +46,20 @@ struct KernelTable<RuleList<Rules...>> : KernelSlot<Rules>... {
   // n float16 (kFloat16) or bfloat16 values widened to float32 (the reductions of
   // low-precision gradients).
   void (*widen)(const uint16_t* x, float* out, int64_t n, GradFormat f) = nullptr;
+  // int8 state's blocks (kernels/common-inl.h): n values quantized to codes and block scales,
+  // and back.
+  void (*encode_int8)(const float* x, int64_t n, uint8_t* codes, float* scales) = nullptr;
+  void (*decode_int8)(const uint8_t* codes, const float* scales, int64_t n, float* out) = nullptr;
 
+  // The kernel for these formats.
   template <class Rule>
-  KernelFn<Rule> get(StateFormat s, GradFormat g) const {
-    return KernelSlot<Rule>::fn[static_cast<int>(s)][static_cast<int>(g)];
+  KernelFn<Rule> get(StateFormat s, GradFormat g, ParamFormat p) const {
+    return KernelSlot<Rule>::fn[static_cast<int>(state_kind(s))][g != GradFormat::kFloat32]
+                               [p != ParamFormat::kFloat32];
   }
   template <class Rule>
-  void set(StateFormat s, GradFormat g, KernelFn<Rule> k) {
-    KernelSlot<Rule>::fn[static_cast<int>(s)][static_cast<int>(g)] = k;
+  void set(StateKind s, bool grad16, bool param16, KernelFn<Rule> k) {
+    KernelSlot<Rule>::fn[static_cast<int>(s)][grad16][param16] = k;
   }
 };
 

@@ -71,15 +71,16 @@ class FloatMode {
 // Calls f(piece, begin, end) for the piece_count() pieces covering [0, total), each on its own
 // thread, in the calling thread's floating-point mode (FloatMode); empty pieces are not
 // called. `weight` is the work per element relative to an element-wise update (more work per
-// element makes threading pay off sooner).
+// element makes threading pay off sooner); pieces start on multiples of `align` (a multiple of
+// kAlign).
 template <class F>
-void parallel_pieces(int64_t total, F&& f, int64_t weight = 1) {
+void parallel_pieces(int64_t total, F&& f, int64_t weight = 1, int64_t align = kAlign) {
   const int threads = piece_count(total, weight);
   if (threads == 1) {
     if (total > 0) f(0, int64_t{0}, total);
     return;
   }
-  const int64_t lines = (total + kAlign - 1) / kAlign;
+  const int64_t lines = (total + align - 1) / align;
   const FloatMode mode;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads)
@@ -89,16 +90,17 @@ void parallel_pieces(int64_t total, F&& f, int64_t weight = 1) {
   for (int t = 0, nt = threads; t < nt; ++t) {
 #endif
     const FloatMode::Scope in_mode(mode);
-    const int64_t begin = std::min(total, lines * t / nt * kAlign);
-    const int64_t end = std::min(total, lines * (t + 1) / nt * kAlign);
+    const int64_t begin = std::min(total, lines * t / nt * align);
+    const int64_t end = std::min(total, lines * (t + 1) / nt * align);
     if (begin < end) f(t, begin, end);
   }
 }
 
 // Calls f(begin, end) over pieces covering [0, total), on up to num_threads() threads.
 template <class F>
-void parallel_ranges(int64_t total, F&& f, int64_t weight = 1) {
-  parallel_pieces(total, [&f](int, int64_t begin, int64_t end) { f(begin, end); }, weight);
+void parallel_ranges(int64_t total, F&& f, int64_t weight = 1, int64_t align = kAlign) {
+  parallel_pieces(
+      total, [&f](int, int64_t begin, int64_t end) { f(begin, end); }, weight, align);
 }
 
 }  // namespace fastoptim

@@ -49,49 +49,75 @@ class StepEngine {
   using Hyper = typename Rule::Hyper;
   using Args = typename Rule::Args;
 
-  // `states` holds one list of arrays per slot (None for slots not kept): float32, or for
-  // bfloat16 state their bits as uint16; `steps` the int64 step count of each parameter,
-  // `scalars` one float64 array per per-tensor scalar, and `flat_grads` the gradients of a
-  // FlatParams store (None: step() takes them). `state_format`: StateFormat's value; `seed`
-  // keys stochastic rounding's random bits.
+  // `states` holds one list of arrays per slot (None for slots not kept): float32, bfloat16
+  // state's bits as uint16, or int8 state's codes as uint8 with their block scales in
+  // `scales` (one list of float32 arrays per slot); `steps` the int64 step count of each
+  // parameter, `scalars` one float64 array per per-tensor scalar, and `flat_grads` the
+  // gradients of a FlatParams store (None: step() takes them). `state_format`: StateFormat's
+  // value; `seed` keys stochastic rounding's random bits. `param_format`: ParamFormat's value;
+  // 16-bit parameters come as their bits (uint16), with `masters` (the master weight's low bits
+  // as uint16 or a float32 copy, per ParamFormat) unless they keep none.
   StepEngine(py::list groups, py::list params, std::vector<int> group_of, py::list states,
              py::array steps, py::object flat_grads, py::list scalars, int state_format,
-             uint32_t seed)
+             uint32_t seed, int param_format, py::object scales, py::object masters)
       : groups_(groups), seed_(seed) {
-    if (state_format < 0 || state_format >= kStateFormats) inconsistent();
+    if (state_format < 0 || state_format >= kStateFormats || param_format < 0 ||
+        param_format >= kParamFormats)
+      inconsistent();
     format_ = static_cast<StateFormat>(state_format);
-    const int bytes = format_ == StateFormat::kFloat32 ? 4 : 2;
+    param_format_ = static_cast<ParamFormat>(param_format);
     const size_t n = params.size();
     if (group_of.size() != n || states.size() != Rule::kSlots ||
         scalars.size() != static_cast<size_t>(Rule::kScalars))
       inconsistent();
     steps_ = counter_array<int64_t>(steps, n);
     for (size_t k = 0; k < scalars.size(); ++k) scalars_[k] = counter_array<double>(scalars[k], n);
-    std::vector<py::array> checked = checked_params(params);
+    std::vector<py::array> checked = checked_params(params, param_bytes(param_format_));
     params_ = checked;
     tensors_.resize(n);
     int64_t at = 0;
     for (size_t i = 0; i < n; ++i) {
       Tensor& t = tensors_[i];
-      t.p = fmut(checked[i]);
+      t.p = checked[i].mutable_data();
       t.n = checked[i].size();
       t.at = at;
       at += t.n;
       t.group = group_of[i];
       if (t.group < 0 || static_cast<size_t>(t.group) >= groups.size()) inconsistent();
     }
+    const bool int8 = format_ == StateFormat::kInt8;
+    if (int8 != !scales.is_none()) inconsistent();
     for (int k = 0; k < Rule::kSlots; ++k) {
       if (states[k].is_none()) continue;
       py::list arrays = states[k];
       if (arrays.size() != n) inconsistent();
       for (size_t i = 0; i < n; ++i) {
-        py::array a = checked_state_array(
-            arrays[i], std::string(Rule::kSlotNames[k]) + "[" + std::to_string(i) + "]", bytes);
+        const std::string what = std::string(Rule::kSlotNames[k]) + "[" + std::to_string(i) + "]";
+        py::array a = checked_state_array(arrays[i], what, state_bytes(format_));
         if (!same_shape(a, checked[i])) inconsistent();
         tensors_[i].s[k] = a.mutable_data();
         tensors_[i].has_slot[k] = true;
         keep_.push_back(a);
+        if (int8) {
+          py::array sc = checked_inplace_array(py::list(py::list(scales)[k])[i], what);
+          if (sc.size() != (tensors_[i].n + kBlock - 1) / kBlock) inconsistent();
+          tensors_[i].scale[k] = fmut(sc);
+          keep_.push_back(sc);
+        }
       }
+    }
+    if (master_bytes(param_format_) != 0) {
+      py::list m = masters;
+      if (m.size() != n) inconsistent();
+      for (size_t i = 0; i < n; ++i) {
+        py::array a = checked_state_array(m[i], "master[" + std::to_string(i) + "]",
+                                          master_bytes(param_format_));
+        if (!same_shape(a, checked[i])) inconsistent();
+        tensors_[i].master = a.mutable_data();
+        keep_.push_back(a);
+      }
+    } else if (!masters.is_none()) {
+      inconsistent();
     }
     if (!flat_grads.is_none()) {
       py::list fg = flat_grads;
@@ -203,22 +229,35 @@ class StepEngine {
       for (int k = 0; k < Rule::kScalars; ++k) scalars_[k][i] = scalars[k];
       if (args_.empty() || std::memcmp(&args_.back(), &a, sizeof(Args)) != 0) args_.push_back(a);
       if (t.n == 0) continue;
-      const Ptrs q{t.p,  grad_ptrs_[i], {t.s[0], t.s[1], t.s[2]}, t.at,
-                   // Only stochastic rounding reads the key: 0 lets tensors at other steps merge.
-                   format_ == StateFormat::kBf16Stochastic
-                       ? mix32(mix32(static_cast<uint32_t>(steps_[i])) ^ seed_)
-                       : 0u,
-                   format_ == StateFormat::kFloat32 ? 4 : 2,
-                   grad_format_ == GradFormat::kFloat32 ? 4 : 2};
+      Ptrs q{};
+      q.p = t.p;
+      q.g = grad_ptrs_[i];
+      for (int k = 0; k < kMaxSlots; ++k) {
+        q.s[k] = t.s[k];
+        q.scale[k] = t.scale[k];
+      }
+      q.master = t.master;
+      q.at = t.at;
+      // Only stochastic rounding reads the key: 0 lets tensors at other steps merge.
+      if (format_ == StateFormat::kBf16Stochastic ||
+          param_format_ == ParamFormat::kBf16Stochastic)
+        q.key = mix32(mix32(static_cast<uint32_t>(steps_[i])) ^ seed_);
+      q.state = format_;
+      q.grad = grad_format_;
+      q.param = param_format_;
       const int32_t ai = static_cast<int32_t>(args_.size() - 1);
-      if (!spans_.empty() && spans_.back().args == ai && adjacent(spans_.back(), q))
+      if (!spans_.empty() && spans_.back().args == ai && adjacent(spans_.back(), q)) {
         spans_.back().n += t.n;
-      else
+      } else {
+        // int8 state: every span starts on a multiple of kBlock, so that the threads' pieces
+        // (split on multiples of kBlock) start on a block of each tensor.
+        if (format_ == StateFormat::kInt8) total = (total + kBlock - 1) / kBlock * kBlock;
         spans_.push_back(Span{q, total, t.n, ai});
+      }
       total += t.n;
     }
     py::gil_scoped_release nogil;
-    run(active_kernels().template get<Rule>(format_, grad_format_), total);
+    run(active_kernels().template get<Rule>(format_, grad_format_, param_format_), total);
   }
 
   size_t size() const { return tensors_.size(); }
@@ -266,8 +305,10 @@ class StepEngine {
 
  private:
   struct Tensor {
-    float* p = nullptr;
+    void* p = nullptr;
     void* s[kMaxSlots] = {nullptr, nullptr, nullptr};  // state
+    float* scale[kMaxSlots] = {nullptr, nullptr, nullptr};  // int8 state's block scales
+    void* master = nullptr;
     bool has_slot[kMaxSlots] = {false, false, false};
     int64_t n = 0;
     int64_t at = 0;  // index of the first element among all the optimizer's elements
@@ -298,10 +339,13 @@ class StepEngine {
   // Whether q continues span s exactly in every buffer (and in element index and rounding
   // key), so both run as one range.
   static bool adjacent(const Span& s, const Ptrs& q) {
+    if (q.state == StateFormat::kInt8 && s.n % kBlock != 0) return false;
     const Ptrs end = s.ptrs.offset(s.n);
-    if (q.p != end.p || q.g != end.g || q.at != end.at || q.key != end.key) return false;
+    if (q.p != end.p || q.master != end.master || q.g != end.g || q.at != end.at ||
+        q.key != end.key)
+      return false;
     for (int k = 0; k < kMaxSlots; ++k)
-      if (q.s[k] != end.s[k]) return false;
+      if (q.s[k] != end.s[k] || q.scale[k] != end.scale[k]) return false;
     return true;
   }
 
@@ -326,7 +370,8 @@ class StepEngine {
 
   // Runs the kernel over [0, total) of the concatenated spans, split across threads.
   void run(KernelFn<Rule> kernel, int64_t total) const {
-    parallel_ranges(total, [&](int64_t begin, int64_t end) {
+    const int64_t align = format_ == StateFormat::kInt8 ? kBlock : kAlign;
+    const auto piece = [&](int64_t begin, int64_t end) {
       // From the first span that ends after `begin`.
       const Span* s = std::upper_bound(
           spans_.data(), spans_.data() + spans_.size(), begin,
@@ -336,7 +381,8 @@ class StepEngine {
         const int64_t hi = std::min(end, s->start + s->n) - s->start;
         kernel(args_[s->args], s->ptrs.offset(lo), hi - lo);
       }
-    });
+    };
+    parallel_ranges(total, piece, /*weight=*/1, align);
   }
 
   py::list groups_;
@@ -361,6 +407,7 @@ class StepEngine {
   int64_t skipped_steps_ = 0;
   uint32_t seed_ = 0;
   StateFormat format_ = StateFormat::kFloat32;
+  ParamFormat param_format_ = ParamFormat::kFloat32;
 };
 
 }  // namespace fastoptim

@@ -277,14 +277,16 @@ def bf16_random_bits(seed, step, slot, index):
     """The 16 random bits stochastic rounding adds below a state element's kept half: from
     h = hash(element index mod 2**32 ^ key), where the key hashes the optimizer's seed and the
     tensor's step count, slot 0 takes h's low half, slot 1 its high half, slot 2 the high half
-    of hash(h)."""
+    of hash(h); a bfloat16 parameter without master weights (slot 3) its low half."""
     with np.errstate(over="ignore"):
         key = mix32(mix32(mix32(np.uint32(step)) ^ np.uint32(seed)))
         index = (np.asarray(index, np.int64) & 0xFFFFFFFF).astype(np.uint32)
         h = mix32(index ^ key)
-        if slot == 0:
+        if slot >= 2:
+            h = mix32(h)
+        if slot in (0, 3):
             return h & np.uint32(0xFFFF)
-        return (h if slot == 1 else mix32(h)) >> np.uint32(16)
+        return h >> np.uint32(16)
 
 
 def bf16_round(x, random16=None):
@@ -300,3 +302,56 @@ def bf16_round(x, random16=None):
     nan = np.isnan(np.asarray(x, np.float32))
     quiet = ((np.asarray(x, np.float32).view(np.uint32) | 0x00400000) >> 16).astype(np.uint16)
     return np.where(nan, quiet, out)
+
+
+# int8 state: blocks of 256 elements, a float32 scale (the block's largest magnitude) each; a
+# code is a float with 3 mantissa bits relative to the scale, magnitude 0 for +0. Blocks holding
+# a negative value: sign bit and 7 bits, top code 127 = the scale (so code a >= 1 is the float
+# with bits (a + 889) << 20, times the scale); blocks of values >= 0: 8 bits, top code 255
+# (bits (a + 761) << 20), the scale stored negated. Rounding to the nearest code happens on
+# the bit pattern of value / scale: add half of the last kept bit, keep the top bits.
+INT8_BLOCK = 256
+_INT8_MAPS = {True: (0x7F, 1016 - 127), False: (0xFF, 1016 - 255)}  # signed: (top, bias)
+
+
+def int8_quantize(x):
+    """float32 values (any shape, C order) -> (uint8 codes of x's shape, float32 scales)."""
+    x = np.ascontiguousarray(x, np.float32)
+    flat = x.ravel()
+    nblocks = -(-flat.size // INT8_BLOCK)
+    codes = np.zeros(flat.size, np.uint8)
+    scales = np.zeros(nblocks, np.float32)
+    for b in range(nblocks):
+        block = flat[b * INT8_BLOCK:(b + 1) * INT8_BLOCK]
+        bits = block.view(np.uint32)
+        largest = np.uint32((bits & 0x7FFFFFFF).max()).view(np.float32)  # NaN if any is NaN
+        signed = bool(np.bitwise_or.reduce(bits) >> 31)
+        scales[b] = largest if signed else -largest
+        inv = np.float32(1) / largest if largest > 0 else np.float32(0)
+        with np.errstate(invalid="ignore"):
+            y = (block * inv).astype(np.float32)
+        top, bias = _INT8_MAPS[signed]
+        ybits = y.view(np.uint32).astype(np.int64)
+        a = np.clip((((ybits & 0x7FFFFFFF) + (1 << 19)) >> 20) - bias, 0, top)
+        if signed:
+            a |= (ybits >> 24) & 0x80
+        codes[b * INT8_BLOCK:(b + 1) * INT8_BLOCK] = a
+    return codes.reshape(x.shape), scales
+
+
+def int8_dequantize(codes, scales):
+    """uint8 codes and float32 block scales -> float32 values of the codes' shape."""
+    codes = np.asarray(codes, np.uint8)
+    flat = codes.ravel().astype(np.int64)
+    out = np.zeros(flat.size, np.float32)
+    for b, scale in enumerate(np.asarray(scales, np.float32)):
+        c = flat[b * INT8_BLOCK:(b + 1) * INT8_BLOCK]
+        signed = not np.signbit(scale)
+        top, bias = _INT8_MAPS[signed]
+        a = c & top
+        sign = (c & 0x80) << 24 if signed else 0
+        bits = np.where(a > 0, ((a + bias) << 20) | sign, 0)  # magnitude 0: +0.0
+        with np.errstate(invalid="ignore"):
+            out[b * INT8_BLOCK:(b + 1) * INT8_BLOCK] = (
+                bits.astype(np.uint32).view(np.float32) * np.abs(scale))
+    return out.reshape(codes.shape)

@@ -57,7 +57,7 @@ def test_defaults_match_torch(rule):
     theirs = inspect.signature(getattr(torch.optim, torch_name).__init__).parameters
     for name, p in ours.items():
         if name in ("self", "params", "max_grad_norm", "nonfinite", "state_dtype",
-                    "state_rounding", "seed"):  # our additions
+                    "state_rounding", "seed", "master_weights"):  # our additions
             continue
         assert name in theirs, name
         assert p.default == theirs[name].default, name

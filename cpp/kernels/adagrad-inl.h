@@ -8,16 +8,16 @@ namespace FO_TARGET {
 // One Adagrad step over n elements: q.p and q.s[0] (the accumulator, "sum").
 template <class V, class F>
 void step(const Adagrad::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V, F::kGrad> prep(a.prep);
-  const StateIo<V, F::kState> st(q);
+  const PreparedGrad<V, F> prep(a.prep, q);
+  StateIo<V, F> st(q);
   const V init = V::set1(a.initial_sum), eps = V::set1(a.eps), neg_clr = V::set1(a.neg_clr);
-  for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
+  st.for_each(n, [&](int64_t i, auto lanes) {
     V p, g;
-    prep.load(q, i, lanes, p, g);
+    prep.load(i, lanes, p, g);
     // The accumulator starts at initial_accumulator_value: on the first step it is not read.
     const V sum = mul_add(g, g, a.first ? init : st.load(0, i, lanes));
     st.store(0, i, lanes, sum);
-    mul_add(neg_clr, g / (sqrt(sum) + eps), p).store(q.p + i, lanes);
+    prep.store(i, lanes, mul_add(neg_clr, g / (sqrt(sum) + eps), p));
   });
 }
 

@@ -13,14 +13,14 @@ void step(const Adam::Args& args, Ptrs q, int64_t n) {
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
-        const PreparedGrad<V, F::kGrad> prep(a.prep);
-        const StateIo<V, F::kState> st(q);
+        const PreparedGrad<V, F> prep(a.prep, q);
+        StateIo<V, F> st(q);
         const MomentsV<V> moments(a.moments);
         const V inv_bc2 = V::set1(a.inv_bias_correction2_sqrt), eps = V::set1(a.eps),
                 neg_step = V::set1(a.neg_step_size);
-        for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
+        st.for_each(n, [&](int64_t i, auto lanes) FO_INLINE {
           V p, g, m, v;
-          prep.load(q, i, lanes, p, g);
+          prep.load(i, lanes, p, g);
           moments.update(st, i, lanes, g, m, v);
           if (a.amsgrad) {
             v = max(st.load(2, i, lanes), v);
@@ -28,7 +28,7 @@ void step(const Adam::Args& args, Ptrs q, int64_t n) {
           }
           // sqrt(v) / sqrt(1 - b2^t) as a multiply: one divide per element is the throughput
           // limit.
-          mul_add(neg_step, m / mul_add(sqrt(v), inv_bc2, eps), p).store(q.p + i, lanes);
+          prep.store(i, lanes, mul_add(neg_step, m / mul_add(sqrt(v), inv_bc2, eps), p));
         });
       },
       Flag<&Args::amsgrad>{}, Flag<&GradPrep::coupled>{}, Flag<&GradPrep::decoupled>{});

@@ -16,29 +16,29 @@ V proximal_update(V p, V g, V a, V l1, V l2) {
 // One ProximalSGD step over n elements of q.p.
 template <class V, class F>
 void step(const ProximalSgd::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V, F::kGrad> prep(a.prep);
-  const StateIo<V, F::kState> st(q);
+  const PreparedGrad<V, F> prep(a.prep, q);
+  StateIo<V, F> st(q);
   const V lr = V::set1(a.lr), l1 = V::set1(a.l1), l2 = V::set1(a.l2);
-  for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
+  st.for_each(n, [&](int64_t i, auto lanes) {
     V p, g;
-    prep.load(q, i, lanes, p, g);
-    proximal_update(p, g, lr, l1, l2).store(q.p + i, lanes);
+    prep.load(i, lanes, p, g);
+    prep.store(i, lanes, proximal_update(p, g, lr, l1, l2));
   });
 }
 
 // One ProximalAdagrad step over n elements: q.p and q.s[0] (the accumulator, "sum").
 template <class V, class F>
 void step(const ProximalAdagrad::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V, F::kGrad> prep(a.prep);
-  const StateIo<V, F::kState> st(q);
+  const PreparedGrad<V, F> prep(a.prep, q);
+  StateIo<V, F> st(q);
   const V lr = V::set1(a.lr), init = V::set1(a.initial_sum), l1 = V::set1(a.l1),
           l2 = V::set1(a.l2);
-  for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
+  st.for_each(n, [&](int64_t i, auto lanes) {
     V p, g;
-    prep.load(q, i, lanes, p, g);
+    prep.load(i, lanes, p, g);
     const V sum = mul_add(g, g, a.first ? init : st.load(0, i, lanes));
     st.store(0, i, lanes, sum);
-    proximal_update(p, g, lr / sqrt(sum), l1, l2).store(q.p + i, lanes);
+    prep.store(i, lanes, proximal_update(p, g, lr / sqrt(sum), l1, l2));
   });
 }
 

@@ -12,17 +12,17 @@ void step(const Radam::Args& args, Ptrs q, int64_t n) {
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
-        const PreparedGrad<V, F::kGrad> prep(a.prep);
-        const StateIo<V, F::kState> st(q);
+        const PreparedGrad<V, F> prep(a.prep, q);
+        StateIo<V, F> st(q);
         const MomentsV<V> moments(a.moments);
         const V eps = V::set1(a.eps), coef = V::set1(a.neg_coef);
-        for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
+        st.for_each(n, [&](int64_t i, auto lanes) FO_INLINE {
           V p, g, m, v;
-          prep.load(q, i, lanes, p, g);
+          prep.load(i, lanes, p, g);
           moments.update(st, i, lanes, g, m, v);
           // Early steps (rho_t <= 5) take an un-adapted momentum step.
           const V d = a.rectified ? m / (sqrt(v) + eps) : m;
-          mul_add(coef, d, p).store(q.p + i, lanes);
+          prep.store(i, lanes, mul_add(coef, d, p));
         });
       },
       Flag<&Args::rectified>{}, Flag<&GradPrep::coupled>{}, Flag<&GradPrep::decoupled>{});

@@ -9,13 +9,13 @@ namespace FO_TARGET {
 // grad_avg} (the last two only with momentum / centered).
 template <class V, class F>
 void step(const Rmsprop::Args& a, Ptrs q, int64_t n) {
-  const PreparedGrad<V, F::kGrad> prep(a.prep);
-  const StateIo<V, F::kState> st(q);
+  const PreparedGrad<V, F> prep(a.prep, q);
+  StateIo<V, F> st(q);
   const MomentsV<V> averages(a.averages);
   const V eps = V::set1(a.eps), mom = V::set1(a.momentum), neg_lr = V::set1(a.neg_lr);
-  for_each_vector<V::N>(n, [&](int64_t i, auto lanes) {
+  st.for_each(n, [&](int64_t i, auto lanes) {
     V p, g;
-    prep.load(q, i, lanes, p, g);
+    prep.load(i, lanes, p, g);
     const V square_avg = averages.second(st.load(0, i, lanes), g);
     st.store(0, i, lanes, square_avg);
     V var = square_avg;
@@ -29,7 +29,7 @@ void step(const Rmsprop::Args& a, Ptrs q, int64_t n) {
       u = mul_add(mom, st.load(1, i, lanes), u);
       st.store(1, i, lanes, u);
     }
-    mul_add(neg_lr, u, p).store(q.p + i, lanes);
+    prep.store(i, lanes, mul_add(neg_lr, u, p));
   });
 }
 

@@ -25,38 +25,74 @@ namespace fastoptim {
 
 constexpr int kMaxSlots = 3;
 
-// How state arrays are stored: float32, or bfloat16 rounded stochastically (unbiased; random
-// bits from the element's index and the step's key) or to the nearest even.
-enum class StateFormat : int32_t { kFloat32 = 0, kBf16Stochastic = 1, kBf16Nearest = 2 };
-constexpr int kStateFormats = 3;
+// How state arrays are stored: float32; bfloat16 rounded stochastically (unbiased; random bits
+// from the element's index and the step's key) or to the nearest even; or 8-bit codes in blocks
+// of kBlock elements with one float32 scale per block (kernels/quantize-inl.h).
+enum class StateFormat : int32_t { kFloat32 = 0, kBf16Stochastic = 1, kBf16Nearest = 2, kInt8 = 3 };
+constexpr int kStateFormats = 4;
+constexpr int64_t kBlock = 256;
 // How gradients come: float32, float16 (IEEE half) or bfloat16; each is widened exactly.
 enum class GradFormat : int32_t { kFloat32 = 0, kFloat16 = 1, kBfloat16 = 2 };
 constexpr int kGradFormats = 3;
-// The formats a kernel is compiled for.
-template <StateFormat S, GradFormat G>
+// How parameters are stored. float32; or 16-bit with a master weight the optimizer keeps:
+// bfloat16 whose low 16 bits are kept as state ("split": the master is exact float32, and the
+// bfloat16 array its truncation), or bfloat16/float16 with a float32 copy kept as state and the
+// array its rounding to nearest; or bfloat16 without a master, rounded like bfloat16 state.
+enum class ParamFormat : int32_t {
+  kFloat32 = 0, kBf16Split = 1, kBf16Copy = 2, kF16Copy = 3, kBf16Stochastic = 4, kBf16Nearest = 5
+};
+constexpr int kParamFormats = 6;
+
+constexpr int state_bytes(StateFormat f) {
+  return f == StateFormat::kFloat32 ? 4 : f == StateFormat::kInt8 ? 1 : 2;
+}
+constexpr int grad_bytes(GradFormat f) { return f == GradFormat::kFloat32 ? 4 : 2; }
+constexpr int param_bytes(ParamFormat f) { return f == ParamFormat::kFloat32 ? 4 : 2; }
+// Bytes per element of the master weight kept as state (0: none).
+constexpr int master_bytes(ParamFormat f) {
+  return f == ParamFormat::kBf16Split ? 2
+         : f == ParamFormat::kBf16Copy || f == ParamFormat::kF16Copy ? 4 : 0;
+}
+// Storage widths a kernel is compiled for: state float32, bfloat16 or int8; 16-bit gradients or
+// not; 16-bit parameters or not. Within a width, Ptrs says the format at run time (a branch the
+// predictor learns: the loop is the same for every element of a call).
+enum class StateKind : int32_t { kFloat32 = 0, kBf16 = 1, kInt8 = 2 };
+constexpr int kStateKinds = 3;
+constexpr StateKind state_kind(StateFormat f) {
+  return f == StateFormat::kFloat32 ? StateKind::kFloat32
+         : f == StateFormat::kInt8  ? StateKind::kInt8
+                                    : StateKind::kBf16;
+}
+template <StateKind S, bool kGrad16, bool kParam16>
 struct Formats {
-  static constexpr StateFormat kState = S;
-  static constexpr GradFormat kGrad = G;
+  static constexpr StateKind kState = S;
+  static constexpr bool kGradIs16 = kGrad16, kParamIs16 = kParam16;
 };
 
 // One tensor's (or one chunk's) memory: parameter, gradient and up to three state arrays, all
-// with the same number of elements (gradient and state elements of grad_bytes and state_bytes
-// each). Unused slots are null.
+// with the same number of elements in their formats. Unused slots are null. int8 state has its
+// block scales in `scale`; a chunk of it starts on a block.
 struct Ptrs {
-  float* p;
+  void* p;
   const void* g;
   void* s[kMaxSlots];
-  int64_t at;           // index of element 0 among all the optimizer's elements
-  uint32_t key;         // stochastic rounding's key for this tensor's step (seed and step count)
-  int32_t state_bytes;  // 4 (float32) or 2 (bfloat16)
-  int32_t grad_bytes;   // 4 (float32) or 2 (float16, bfloat16)
+  float* scale[kMaxSlots];  // int8 state: one per kBlock elements
+  void* master;             // the master weight's state (ParamFormat), else null
+  int64_t at;               // index of element 0 among all the optimizer's elements
+  uint32_t key;             // stochastic rounding's key for this tensor's step (seed and step)
+  StateFormat state;
+  GradFormat grad;
+  ParamFormat param;
 
   Ptrs offset(int64_t i) const {
     Ptrs r = *this;
-    r.p += i;
-    r.g = static_cast<const char*>(g) + i * grad_bytes;
-    for (void*& x : r.s)
-      if (x) x = static_cast<char*>(x) + i * state_bytes;
+    r.p = static_cast<char*>(p) + i * param_bytes(param);
+    r.g = static_cast<const char*>(g) + i * grad_bytes(grad);
+    for (int k = 0; k < kMaxSlots; ++k) {
+      if (r.s[k]) r.s[k] = static_cast<char*>(r.s[k]) + i * state_bytes(state);
+      if (r.scale[k]) r.scale[k] += i / kBlock;
+    }
+    if (master) r.master = static_cast<char*>(master) + i * master_bytes(param);
     r.at += i;
     return r;
   }

@@ -12,13 +12,13 @@ void step(const Sgd::Args& args, Ptrs q, int64_t n) {
   specialize(
       args,
       [q, n](const Args& a) FO_INLINE {
-        const PreparedGrad<V, F::kGrad> prep(a.prep);
-        const StateIo<V, F::kState> st(q);
+        const PreparedGrad<V, F> prep(a.prep, q);
+        StateIo<V, F> st(q);
         const V mom = V::set1(a.momentum), damp = V::set1(a.one_minus_dampening),
                 neg_lr = V::set1(a.neg_lr);
-        for_each_vector<V::N>(n, [&](int64_t i, auto lanes) FO_INLINE {
+        st.for_each(n, [&](int64_t i, auto lanes) FO_INLINE {
           V p, g;
-          prep.load(q, i, lanes, p, g);
+          prep.load(i, lanes, p, g);
           V d = g;
           if (a.use_momentum) {
             // The first step copies the gradient into the buffer, without dampening (as torch).
@@ -26,7 +26,7 @@ void step(const Sgd::Args& args, Ptrs q, int64_t n) {
             st.store(0, i, lanes, buf);
             d = a.nesterov ? mul_add(mom, buf, g) : buf;
           }
-          mul_add(neg_lr, d, p).store(q.p + i, lanes);
+          prep.store(i, lanes, mul_add(neg_lr, d, p));
         });
       },
       Flag<&Args::use_momentum>{}, Flag<&Args::nesterov>{}, Flag<&Args::first>{},

@@ -61,6 +61,58 @@ struct Vec {
     store_bf16(tmp, Full{});
     std::memcpy(p, tmp, sizeof(uint16_t) * t.count);
   }
+  // Each lane's low 16 bits (a split parameter's low half, float16 parameters' bits) and low
+  // 8 bits (int8 state's codes), zero-extended when loaded. Tails go through a small buffer.
+  static Vec load_u16(const uint16_t* p, Full) {
+    return bits(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static Vec load_u16(const uint16_t* p, Tail t) {
+    uint16_t tmp[N] = {};
+    std::memcpy(tmp, p, sizeof(uint16_t) * t.count);
+    return load_u16(tmp, Full{});
+  }
+  void store_u16(uint16_t* p, Full) const {
+    const __m256i h = _mm256_and_si256(i(*this), _mm256_set1_epi32(0xffff));
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  }
+  void store_u16(uint16_t* p, Tail t) const {
+    uint16_t tmp[N];
+    store_u16(tmp, Full{});
+    std::memcpy(p, tmp, sizeof(uint16_t) * t.count);
+  }
+  static Vec load_u8(const uint8_t* p, Full) {
+    prefetch_ahead(reinterpret_cast<const float*>(p));
+    return bits(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static Vec load_u8(const uint8_t* p, Tail t) {
+    uint8_t tmp[N] = {};
+    std::memcpy(tmp, p, t.count);
+    return load_u8(tmp, Full{});
+  }
+  void store_u8(uint8_t* p, Full) const {
+    // Lanes hold 0..255: pack to 16 bits, then to 8, within each 128-bit half; then join the
+    // halves' first four bytes.
+    const __m256i b = _mm256_and_si256(i(*this), _mm256_set1_epi32(0xff));
+    const __m256i w = _mm256_packus_epi16(_mm256_packus_epi32(b, b), _mm256_setzero_si256());
+    const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_unpacklo_epi32(lo, hi));
+  }
+  void store_u8(uint8_t* p, Tail t) const {
+    uint8_t tmp[N];
+    store_u8(tmp, Full{});
+    std::memcpy(p, tmp, t.count);
+  }
+  // float16 bits, rounded to nearest even.
+  void store_f16(uint16_t* p, Full) const {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                     _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  void store_f16(uint16_t* p, Tail t) const {
+    uint16_t tmp[N];
+    store_f16(tmp, Full{});
+    std::memcpy(p, tmp, sizeof(uint16_t) * t.count);
+  }
   // Operations on the lanes' 32-bit patterns as unsigned integers (random bits, rounding).
   static Vec u32(uint32_t x) { return bits(_mm256_set1_epi32(static_cast<int>(x))); }
   static Vec iota(uint32_t first) {
@@ -71,6 +123,19 @@ struct Vec {
   static Vec mul_u32(Vec a, Vec b) { return bits(_mm256_mullo_epi32(i(a), i(b))); }
   static Vec xor_u32(Vec a, Vec b) { return bits(_mm256_xor_si256(i(a), i(b))); }
   static Vec and_u32(Vec a, Vec b) { return bits(_mm256_and_si256(i(a), i(b))); }
+  static Vec or_u32(Vec a, Vec b) { return bits(_mm256_or_si256(i(a), i(b))); }
+  static Vec max_i32(Vec a, Vec b) { return bits(_mm256_max_epi32(i(a), i(b))); }
+  static Vec min_i32(Vec a, Vec b) { return bits(_mm256_min_epi32(i(a), i(b))); }
+  static Vec max_u32(Vec a, Vec b) { return bits(_mm256_max_epu32(i(a), i(b))); }
+  template <int kShift>
+  static Vec sra_i32(Vec a) { return bits(_mm256_srai_epi32(i(a), kShift)); }
+  // x where a & m is not 0, else 0.
+  static Vec keep_if_any(Vec a, Vec m, Vec x) {
+    const __m256i none = _mm256_cmpeq_epi32(_mm256_and_si256(i(a), i(m)), _mm256_setzero_si256());
+    return {_mm256_andnot_ps(_mm256_castsi256_ps(none), x.v)};
+  }
+  template <int kShift>
+  static Vec shl_u32(Vec a) { return bits(_mm256_slli_epi32(i(a), kShift)); }
   template <int kShift>
   static Vec shr_u32(Vec a) { return bits(_mm256_srli_epi32(i(a), kShift)); }
   // Lanes where x is NaN take x's bits with the quiet bit set, the others r.

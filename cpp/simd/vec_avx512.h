@@ -50,6 +50,42 @@ struct Vec {
     _mm512_mask_cvtepi32_storeu_epi16(p, tail_mask(t), high_halves());
   }
   __m512i high_halves() const { return _mm512_srli_epi32(_mm512_castps_si512(v), 16); }
+  // Each lane's low 16 bits (a split parameter's low half, float16 parameters' bits) and low
+  // 8 bits (int8 state's codes), zero-extended when loaded.
+  static Vec load_u16(const uint16_t* p, Full) {
+    return bits(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+  }
+  static Vec load_u16(const uint16_t* p, Tail t) {
+    return bits(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(tail_mask(t), p)));
+  }
+  void store_u16(uint16_t* p, Full) const {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi32_epi16(i(*this)));
+  }
+  void store_u16(uint16_t* p, Tail t) const {
+    _mm512_mask_cvtepi32_storeu_epi16(p, tail_mask(t), i(*this));
+  }
+  static Vec load_u8(const uint8_t* p, Full) {
+    prefetch_ahead(reinterpret_cast<const float*>(p));
+    return bits(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static Vec load_u8(const uint8_t* p, Tail t) {
+    return bits(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(tail_mask(t), p)));
+  }
+  void store_u8(uint8_t* p, Full) const {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(i(*this)));
+  }
+  void store_u8(uint8_t* p, Tail t) const {
+    _mm512_mask_cvtepi32_storeu_epi8(p, tail_mask(t), i(*this));
+  }
+  // float16 bits, rounded to nearest even.
+  void store_f16(uint16_t* p, Full) const {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p),
+                        _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  void store_f16(uint16_t* p, Tail t) const {
+    _mm256_mask_storeu_epi16(p, tail_mask(t),
+                             _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
   // Operations on the lanes' 32-bit patterns as unsigned integers (random bits, rounding).
   static Vec u32(uint32_t x) { return bits(_mm512_set1_epi32(static_cast<int>(x))); }
   static Vec iota(uint32_t first) {
@@ -61,6 +97,18 @@ struct Vec {
   static Vec mul_u32(Vec a, Vec b) { return bits(_mm512_mullo_epi32(i(a), i(b))); }
   static Vec xor_u32(Vec a, Vec b) { return bits(_mm512_xor_si512(i(a), i(b))); }
   static Vec and_u32(Vec a, Vec b) { return bits(_mm512_and_si512(i(a), i(b))); }
+  static Vec or_u32(Vec a, Vec b) { return bits(_mm512_or_si512(i(a), i(b))); }
+  static Vec max_i32(Vec a, Vec b) { return bits(_mm512_max_epi32(i(a), i(b))); }
+  static Vec min_i32(Vec a, Vec b) { return bits(_mm512_min_epi32(i(a), i(b))); }
+  static Vec max_u32(Vec a, Vec b) { return bits(_mm512_max_epu32(i(a), i(b))); }
+  template <int kShift>
+  static Vec sra_i32(Vec a) { return bits(_mm512_srai_epi32(i(a), kShift)); }
+  // x where a & m is not 0, else 0.
+  static Vec keep_if_any(Vec a, Vec m, Vec x) {
+    return {_mm512_maskz_mov_ps(_mm512_test_epi32_mask(i(a), i(m)), x.v)};
+  }
+  template <int kShift>
+  static Vec shl_u32(Vec a) { return bits(_mm512_slli_epi32(i(a), kShift)); }
   template <int kShift>
   static Vec shr_u32(Vec a) { return bits(_mm512_srli_epi32(i(a), kShift)); }
   // Lanes where x is NaN take x's bits with the quiet bit set, the others r.

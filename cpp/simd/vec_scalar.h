@@ -34,6 +34,28 @@ struct Vec {
   }
   template <class L>
   void store_bf16(uint16_t* p, L) const { *p = static_cast<uint16_t>(to_bits(*this) >> 16); }
+  // The low 16 bits (a split parameter's low half) and low 8 bits (int8 state's codes),
+  // zero-extended when loaded.
+  template <class L>
+  static Vec load_u16(const uint16_t* p, L) { return from_bits(*p); }
+  template <class L>
+  void store_u16(uint16_t* p, L) const { *p = static_cast<uint16_t>(to_bits(*this)); }
+  template <class L>
+  static Vec load_u8(const uint8_t* p, L) { return from_bits(*p); }
+  template <class L>
+  void store_u8(uint8_t* p, L) const { *p = static_cast<uint8_t>(to_bits(*this)); }
+  // float16 bits, rounded to nearest even (as F16C's conversion: NaN stays NaN, quieted).
+  template <class L>
+  void store_f16(uint16_t* p, L) const {
+    const uint32_t x = to_bits(*this), a = x & 0x7fffffffu;
+    const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+    uint32_t h;
+    if (a > 0x7f800000u) h = 0x7e00u | ((a >> 13) & 0x3ffu);  // NaN
+    else if (a >= 0x477ff000u) h = 0x7c00u;  // from 65520 up: infinity
+    else if (a >= 0x38800000u) h = (a + 0x0fffu + ((a >> 13) & 1u) - (112u << 23)) >> 13;
+    else h = static_cast<uint32_t>(std::nearbyint(std::fabs(v) * 16777216.0f));  // subnormal
+    *p = static_cast<uint16_t>(sign | h);
+  }
   // Operations on the 32-bit pattern as an unsigned integer (random bits, rounding).
   static Vec u32(uint32_t x) { return from_bits(x); }
   static Vec iota(uint32_t first) { return from_bits(first); }
@@ -41,6 +63,24 @@ struct Vec {
   static Vec mul_u32(Vec a, Vec b) { return from_bits(to_bits(a) * to_bits(b)); }
   static Vec xor_u32(Vec a, Vec b) { return from_bits(to_bits(a) ^ to_bits(b)); }
   static Vec and_u32(Vec a, Vec b) { return from_bits(to_bits(a) & to_bits(b)); }
+  static Vec or_u32(Vec a, Vec b) { return from_bits(to_bits(a) | to_bits(b)); }
+  static Vec max_i32(Vec a, Vec b) {
+    return static_cast<int32_t>(to_bits(a)) > static_cast<int32_t>(to_bits(b)) ? a : b;
+  }
+  static Vec min_i32(Vec a, Vec b) {
+    return static_cast<int32_t>(to_bits(a)) < static_cast<int32_t>(to_bits(b)) ? a : b;
+  }
+  template <int kShift>
+  static Vec shl_u32(Vec a) { return from_bits(to_bits(a) << kShift); }
+  static Vec max_u32(Vec a, Vec b) { return to_bits(a) > to_bits(b) ? a : b; }
+  template <int kShift>
+  static Vec sra_i32(Vec a) {
+    // Arithmetic shift, spelled portably: the sign's bits shifted in.
+    const uint32_t x = to_bits(a);
+    return from_bits(x >> kShift | (x >> 31 ? ~(~0u >> kShift) : 0u));
+  }
+  // x where a & m is not 0, else 0.
+  static Vec keep_if_any(Vec a, Vec m, Vec x) { return (to_bits(a) & to_bits(m)) ? x : Vec{0.0f}; }
   template <int kShift>
   static Vec shr_u32(Vec a) { return from_bits(to_bits(a) >> kShift); }
   // x's bits with the quiet bit set if x is NaN, else r.

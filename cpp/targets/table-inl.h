@@ -22,16 +22,16 @@
 namespace fastoptim {
 namespace FO_TARGET {
 
-// Rule's kernel for every state format and gradient format (the overload of step<Vec, F> that
-// takes its Args).
-template <class Rule, int... kStates, int... kGrads>
-void set_kernels(Kernels& t, std::integer_sequence<int, kStates...>,
-                 std::integer_sequence<int, kGrads...>) {
+// Rule's kernel for every storage width of state, gradient and parameter (the overload of
+// step<Vec, F> that takes its Args).
+template <class Rule, int... kStates>
+void set_kernels(Kernels& t, std::integer_sequence<int, kStates...>) {
   auto for_state = [&t](auto s) {
-    constexpr auto kState = static_cast<StateFormat>(decltype(s)::value);
-    (t.template set<Rule>(kState, static_cast<GradFormat>(kGrads),
-                          &step<Vec, Formats<kState, static_cast<GradFormat>(kGrads)>>),
-     ...);
+    constexpr auto kState = static_cast<StateKind>(decltype(s)::value);
+    t.template set<Rule>(kState, false, false, &step<Vec, Formats<kState, false, false>>);
+    t.template set<Rule>(kState, true, false, &step<Vec, Formats<kState, true, false>>);
+    t.template set<Rule>(kState, false, true, &step<Vec, Formats<kState, false, true>>);
+    t.template set<Rule>(kState, true, true, &step<Vec, Formats<kState, true, true>>);
   };
   (for_state(std::integral_constant<int, kStates>{}), ...);
 }
@@ -49,10 +49,12 @@ const Kernels* table() {
     Kernels t;
     t.name = FO_TARGET_NAME;
     AllRules::for_each([&t](auto rule) {
-      set_kernels<decltype(rule)>(t, std::make_integer_sequence<int, kStateFormats>{},
-                                  std::make_integer_sequence<int, kGradFormats>{});
+      set_kernels<decltype(rule)>(t, std::make_integer_sequence<int, kStateKinds>{});
     });
     t.widen = &widen;
+    using Int8 = StateIo<Vec, Formats<StateKind::kInt8, false, false>>;
+    t.encode_int8 = &Int8::encode;
+    t.decode_int8 = &Int8::decode;
     t.any_nonfinite = &any_nonfinite<Vec>;
     t.sum_squares = &sum_squares;
     t.sum_abs = &sum_abs;

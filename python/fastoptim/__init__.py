@@ -26,6 +26,7 @@ from .lookahead import Lookahead
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .proximal import ProximalAdagrad, ProximalSGD
+from .quantized import Int8State
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .sgd import SGD
@@ -40,6 +41,7 @@ __all__ = [
     "Adamax",
     "EMA",
     "FlatParams",
+    "Int8State",
     "LBFGS",
     "Lion",
     "Lookahead",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Nonfinite, Optimizer, ParamsLike, StateDtype, StateRounding
+from .optimizer import (MasterWeights, Nonfinite, Optimizer, ParamsLike, StateDtype,
+                        StateRounding)
 
 __all__ = ["Adagrad"]
 
@@ -36,10 +37,12 @@ class Adagrad(Optimizer):
                  *, maximize: bool = False, max_grad_norm: float | None = None,
                  nonfinite: Nonfinite = "propagate",
                  state_dtype: StateDtype = "float32",
-                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
+                 state_rounding: StateRounding = "stochastic", seed: int = 0,
+                 master_weights: MasterWeights = None) -> None:
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps, maximize=maximize),
                          max_grad_norm=max_grad_norm,
                          nonfinite=nonfinite, state_dtype=state_dtype,
-                         state_rounding=state_rounding, seed=seed)
+                         state_rounding=state_rounding, seed=seed,
+                         master_weights=master_weights)

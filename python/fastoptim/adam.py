@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Nonfinite, Optimizer, ParamsLike, StateDtype, StateRounding
+from .optimizer import (MasterWeights, Nonfinite, Optimizer, ParamsLike, StateDtype,
+                        StateRounding)
 
 __all__ = ["Adam", "AdamW"]
 
@@ -44,13 +45,15 @@ class Adam(Optimizer):
                  decoupled_weight_decay: bool = False, max_grad_norm: float | None = None,
                  nonfinite: Nonfinite = "propagate",
                  state_dtype: StateDtype = "float32",
-                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
+                 state_rounding: StateRounding = "stochastic", seed: int = 0,
+                 master_weights: MasterWeights = None) -> None:
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
                                       decoupled_weight_decay=decoupled_weight_decay),
                          max_grad_norm=max_grad_norm,
                          nonfinite=nonfinite, state_dtype=state_dtype,
-                         state_rounding=state_rounding, seed=seed)
+                         state_rounding=state_rounding, seed=seed,
+                         master_weights=master_weights)
 
 
 class AdamW(Adam):
@@ -66,9 +69,11 @@ class AdamW(Adam):
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
                  max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate",
                  state_dtype: StateDtype = "float32",
-                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
+                 state_rounding: StateRounding = "stochastic", seed: int = 0,
+                 master_weights: MasterWeights = None) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
                          max_grad_norm=max_grad_norm,
                          nonfinite=nonfinite, state_dtype=state_dtype,
-                         state_rounding=state_rounding, seed=seed)
+                         state_rounding=state_rounding, seed=seed,
+                         master_weights=master_weights)

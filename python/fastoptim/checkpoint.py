@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, Union
 import ml_dtypes
 import numpy as np
 
+from .quantized import Int8State
+
 if TYPE_CHECKING:
     from .ema import EMA
     from .lbfgs import LBFGS
@@ -38,6 +40,8 @@ def _encode(obj, arrays: dict):
             return {"__array__": name, "scalar": isinstance(obj, np.generic), "bfloat16": True}
         arrays[name] = a
         return {"__array__": name, "scalar": isinstance(obj, np.generic)}
+    if isinstance(obj, Int8State):  # its codes and scales, as two arrays
+        return {"__int8__": [_encode(obj.codes, arrays), _encode(obj.scales, arrays)]}
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, dict):  # keys may be ints (state indices): keep their type
@@ -62,6 +66,8 @@ def _decode(obj, arrays):
             return a[()] if obj.get("scalar") else a
         if "__tuple__" in obj:
             return tuple(_decode(v, arrays) for v in obj["__tuple__"])
+        if "__int8__" in obj:
+            return Int8State(*(_decode(v, arrays) for v in obj["__int8__"]))
         if "__dict__" in obj:
             return {_decode(k, arrays): _decode(v, arrays) for k, v in obj["__dict__"]}
         raise ValueError(f"unknown entry in checkpoint: {sorted(obj)}")

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from . import _core
 from .flat import FlatParams, aligned_zeros, fewest_arrays, split_views, store_grads
+from .quantized import Int8State, blocks
 
 __all__ = ["Optimizer"]
 
@@ -37,9 +38,11 @@ GradsLike = Union[Sequence[Optional[Grad]], Grad, None]
 #: What a step does with a NaN or Inf gradient (see Optimizer.nonfinite).
 Nonfinite = Literal["propagate", "skip", "raise"]
 #: How state arrays are stored (see Optimizer.state_dtype).
-StateDtype = Literal["float32", "bfloat16"]
+StateDtype = Literal["float32", "bfloat16", "int8"]
 #: How bfloat16 state is rounded when written (see Optimizer.state_dtype).
 StateRounding = Literal["stochastic", "nearest"]
+#: How 16-bit parameters keep their float32 master weights (see Optimizer.master_weights).
+MasterWeights = Optional[Literal["split", "copy", "none"]]
 #: A param group as ``param_groups`` holds it: {"params": [arrays], "lr": ..., ...}.
 ParamGroup = Dict[str, Any]
 #: A state dict: {"state": {index: {...}}, "param_groups": [{...}]} (see Optimizer.state_dict).
@@ -103,7 +106,7 @@ def _no_grads_message(name: str, params: Sequence[Any], source: str = "step(grad
             "or zero the stores' grads with store.zero_grad()")
 
 
-def _check_arrays(arrays: list[Any], what: str = "params") -> None:
+def _check_arrays(arrays: list[Any], what: str = "params", bytes: int = 4) -> None:
     """Checks that `arrays` are writable, contiguous, non-overlapping float32 arrays.
 
     The native check, with errors that say how to fix them: a torch tensor gets how to pass
@@ -111,7 +114,7 @@ def _check_arrays(arrays: list[Any], what: str = "params") -> None:
     ``what[i]`` ("grads" for clipping). Costs nothing more when the arrays are good.
     """
     try:
-        _core.check_params(arrays)
+        _core.check_params(arrays, bytes)
     except (TypeError, ValueError) as e:
         raise type(e)(_params_message(str(e), arrays, what)) from None
 
@@ -156,7 +159,8 @@ def _grads_message(message: str, grads: object) -> str:
 class Optimizer:
     """Base class of every fastoptim optimizer (torch.optim's surface, NumPy arrays for tensors).
 
-    ``params`` is a list of float32 arrays (updated in place), a :class:`FlatParams` store, or a
+    ``params`` is a list of float32 arrays (updated in place; or all float16 or all bfloat16,
+    see ``master_weights``), a :class:`FlatParams` store, or a
     list of param-group dicts (``{"params": [...], "lr": 0.1}``); keys a group leaves out take
     the optimizer's defaults. ``step(grads)`` takes one gradient per parameter, in group order
     (``None`` skips that parameter), or one bare array for an optimizer of one parameter; on a
@@ -172,8 +176,14 @@ class Optimizer:
     def __init__(self, params: ParamsLike, defaults: Mapping[str, Any],
                  max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate",
                  state_dtype: StateDtype = "float32", state_rounding: StateRounding = "stochastic",
-                 seed: int = 0) -> None:
+                 seed: int = 0, master_weights: MasterWeights = None) -> None:
         self._state_format = _state_format(state_dtype, state_rounding)
+        if master_weights not in (None, "split", "copy", "none"):
+            raise ValueError(f"Invalid master_weights: {master_weights!r} (must be None, 'split', "
+                             "'copy' or 'none')")
+        self._master_weights: MasterWeights = master_weights
+        self._param_format = 0  # ParamFormat of the parameters, set with them
+        self._masters: list = []  # each parameter's master weight state (16-bit parameters)
         self._state_dtype: StateDtype = state_dtype
         self._state_rounding: StateRounding = state_rounding
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
@@ -231,14 +241,15 @@ class Optimizer:
 
     # ---- the native plan ----------------------------------------------------------------
     def _rebuild(self, groups: list, states: dict | None = None, steps: Any = None,
-                 scalars: dict | None = None) -> None:
+                 scalars: dict | None = None, master_state: list | None = None) -> None:
         """(Re)creates the native plan for `groups`, carrying over the state of known params.
 
         State arrays get one flat, 64-byte-aligned buffer per slot, in parameter order, so the
         state of parameters that are adjacent in memory (a FlatParams) is adjacent too.
         """
         params = [p for g in groups for p in g["params"]]
-        _check_arrays(params)  # before allocating anything for them
+        param_format = _param_format(params, self._master_weights, self._state_rounding)
+        _check_arrays(params, bytes=4 if param_format == 0 else 2)  # before allocating
         group_of = [j for j, g in enumerate(groups) for _ in g["params"]]
         needed = set()
         for g in groups:
@@ -247,22 +258,35 @@ class Optimizer:
         states = self._states if states is None else states
         steps = self._steps if steps is None else steps
         shapes = [getattr(p, "shape", ()) for p in params]
-        total = sum(int(getattr(p, "size", 0)) for p in params)
-        new_states: dict[str, list[NDArray[np.float32]]] = {}
-        slot_lists: list[list[NDArray[np.float32]] | None] = []
+        new_states: dict[str, list[Any]] = {}
+        slot_lists: list[list[NDArray[Any]] | None] = []
+        scale_lists: list[list[NDArray[np.float32]] | None] | None = (
+            [] if self._state_dtype == "int8" else None)
         for name in self._native.slots:
             if name not in needed:
                 slot_lists.append(None)
+                if scale_lists is not None:
+                    scale_lists.append(None)
                 continue
-            views = split_views(aligned_zeros(total, _STATE_DTYPES[self._state_dtype]), shapes)
+            views = _new_state(self._state_dtype, shapes)
             for p, v in zip(params, views):
                 i = old.get(id(p))
                 if i is not None and name in states:
-                    v[...] = states[name][i]  # float32 into bfloat16 rounds to nearest even
+                    _assign(v, states[name][i])
             new_states[name] = views
-            # The native step sees bfloat16 state as its bits.
-            slot_lists.append(views if self._state_dtype == "float32"
-                              else [v.view(np.uint16) for v in views])
+            # The native step sees bfloat16 state as its bits, int8 state as codes and scales.
+            if self._state_dtype == "int8":
+                slot_lists.append([v.codes for v in views])
+                scale_lists.append([v.scales for v in views])  # type: ignore[union-attr]
+            else:
+                slot_lists.append(views if self._state_dtype == "float32"
+                                  else [v.view(np.uint16) for v in views])
+        masters = _new_masters(param_format, params, shapes)
+        saved_masters = self._masters if master_state is None else master_state
+        for j, p in enumerate(params):
+            i = old.get(id(p))
+            if masters is not None and i is not None and saved_masters[i] is not None:
+                masters[j][...] = saved_masters[i]
         new_steps = np.array([steps[old[id(p)]] if id(p) in old else 0 for p in params],
                              dtype=np.int64)
         scalars = self._scalars if scalars is None else scalars
@@ -274,7 +298,8 @@ class Optimizer:
         in_stores = [g for g in store_grads(params) if g is not None]
         flat_grads = in_stores if params and len(in_stores) == len(params) else None
         plan = self._native(groups, params, group_of, slot_lists, new_steps, flat_grads,
-                            list(new_scalars.values()), self._state_format, self._seed)
+                            list(new_scalars.values()), self._state_format, self._seed,
+                            param_format, scale_lists, masters)
         plan.max_grad_norm = self._max_grad_norm
         plan.nonfinite = self._nonfinite
         if self._plan is not None:
@@ -282,6 +307,8 @@ class Optimizer:
         self.param_groups[:] = groups
         self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
         self._scalars, self._group_of = new_scalars, group_of
+        self._param_format = param_format
+        self._masters = [None] * len(params) if masters is None else masters
         self._grads_to_zero = (fewest_arrays(params, flat_grads) if flat_grads is not None
                                else None if params else [])
 
@@ -332,18 +359,45 @@ class Optimizer:
 
     @property
     def state_dtype(self) -> StateDtype:
-        """How the state arrays are stored: ``"float32"`` (default) or ``"bfloat16"``.
+        """How the state arrays are stored: ``"float32"`` (default), ``"bfloat16"`` or ``"int8"``.
 
-        bfloat16 state halves the state's memory and the bytes a step moves. The step computes in
-        float32 and rounds each new state value as it writes it: stochastically by default
+        The step computes in float32 and rounds each new state value as it writes it.
+
+        ``"bfloat16"`` halves the state's memory and bytes. Rounding is stochastic by default
         (``state_rounding="stochastic"``: up with probability equal to the dropped fraction, so
-        the rounding is unbiased and small updates to a moving average are not lost), or to the
-        nearest even (``"nearest"``, for comparison). The random bits come from a counter-based
-        hash of ``seed``, the step count, the state slot and the element's index, so results are
-        the same bits for any thread count. ``opt.state`` holds ``ml_dtypes.bfloat16`` arrays;
-        ``load_state_dict`` converts float32 state to bfloat16 (to nearest even) and back.
+        it is unbiased and small updates to a moving average are not lost), or to the nearest
+        even (``"nearest"``, for comparison). The random bits come from a counter-based hash of
+        ``seed``, the step count, the state slot and the element's index, so results are the
+        same bits for any thread count. ``opt.state`` holds ``ml_dtypes.bfloat16`` arrays.
+
+        ``"int8"`` keeps a quarter: each state array is an :class:`Int8State`, blocks of 256
+        elements with an 8-bit code per element and one float32 scale per block (about 1.02
+        bytes per element), every tensor alike whatever its size. Each block is rounded to its
+        nearest codes. A NaN or infinity in a block's state makes the whole block NaN or infinite.
+
+        ``load_state_dict`` converts between the formats: float32 into bfloat16 or int8
+        rounds to nearest, and back is exact.
         """
         return self._state_dtype
+
+    @property
+    def master_weights(self) -> MasterWeights:
+        """How float16 or bfloat16 parameters keep their float32 master weights.
+
+        ``"split"`` (bfloat16's default): the optimizer keeps the low 16 bits of each float32
+        master weight as state (``"master_low_bits"``, uint16), so the bfloat16 parameter and
+        its low half are the exact float32 master, and the parameter is its truncation
+        (Intel IPEX's split SGD). 4 bytes per parameter in all.
+        ``"copy"`` (float16's default): a float32 copy as state (``"master"``); the parameter is
+        its rounding to nearest. Writing a new value into the parameter array does not reach
+        this copy: load weights with ``load_state_dict`` or build a new optimizer.
+        ``"none"`` (bfloat16): no master; the parameter itself is rounded as it is written,
+        per ``state_rounding``.
+        ``None`` for float32 parameters.
+        """
+        if self._param_format == 0:
+            return None
+        return {1: "split", 2: "copy", 3: "copy"}.get(self._param_format, "none")  # type: ignore
 
     @property
     def skipped_steps(self) -> int:
@@ -355,7 +409,8 @@ class Optimizer:
         """Updates every parameter in place from its gradient, in one native call.
 
         ``grads``: one array per parameter (same shape), in param-group order, all float32,
-        float16 or bfloat16 (``ml_dtypes.bfloat16``); ``None`` for a parameter skips it. An optimizer of one parameter also takes its gradient as a
+        float16 or bfloat16 (``ml_dtypes.bfloat16``), whatever the parameters' dtype; ``None``
+        for a parameter skips it. An optimizer of one parameter also takes its gradient as a
         bare array. Omit ``grads`` when the parameters live in a FlatParams store.
         """
         if isinstance(grads, np.ndarray):
@@ -411,11 +466,13 @@ class Optimizer:
             names = self._native.needed_slots(self.param_groups[self._group_of[i]])
         except (TypeError, ValueError, KeyError):  # the group holds an invalid value just now
             names = list(self._states)
-        if not names and not self._step_in_state:
+        if not names and not self._step_in_state and self._masters[i] is None:
             return None
         entry: dict[str, Any] = {"step": int(self._steps[i])}
         for name in names:
             entry[name] = self._states[name][i]
+        if self._masters[i] is not None:
+            entry[_MASTER_NAMES[self._param_format]] = self._masters[i]
         for name, values in self._scalars.items():
             entry[name] = float(values[i])
         return entry
@@ -429,7 +486,7 @@ class Optimizer:
         for i in range(len(self._params)):
             entry = self._entry(i)
             if entry is not None:
-                state[i] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                state[i] = {k: (v.copy() if isinstance(v, (np.ndarray, Int8State)) else v)
                             for k, v in entry.items()}
         groups, start = [], 0
         for g in self.param_groups:
@@ -477,6 +534,8 @@ class Optimizer:
         scalar_init = self._native.scalars
         scalars = {name: np.full(n, init, dtype=np.float64) for name, init in scalar_init.items()}
         slots = set(self._native.slots)
+        master_name = _MASTER_NAMES.get(self._param_format)
+        masters: list = [None] * n
         for key, entry in saved_state.items():
             i = _index(key, n)
             if not isinstance(entry, Mapping):
@@ -484,7 +543,7 @@ class Optimizer:
             needed = self._native.needed_slots(groups[self._group_of[i]])
             present = [k for k, v in entry.items() if k in slots and v is not None]
             for k in entry:
-                if k != "step" and k not in slots and k not in scalar_init:
+                if k != "step" and k not in slots and k not in scalar_init and k != master_name:
                     raise ValueError(f"state_dict['state'][{key!r}] has unknown key {k!r} for "
                                      f"{type(self).__name__} (expected 'step' and {needed})")
             if "step" in entry:
@@ -498,6 +557,9 @@ class Optimizer:
                     raise ValueError(f"state_dict['state'][{key!r}] lacks {name!r}")
             for name in present:
                 states[name][i] = _state_array(entry[name], self._params[i], key, name)
+            if master_name is not None and entry.get(master_name) is not None:
+                masters[i] = _master_array(entry[master_name], self._params[i], key, master_name,
+                                           self._param_format)
             for name in scalar_init:
                 if name in entry:
                     scalars[name][i] = _state_scalar(entry[name], key, name)
@@ -505,7 +567,7 @@ class Optimizer:
                     raise ValueError(f"state_dict['state'][{key!r}] lacks {name!r}")
         for j, saved in enumerate(saved_groups):  # after the state's more telling errors
             _check_group_keys(self, saved, j)
-        self._rebuild(groups, states=states, steps=steps, scalars=scalars)
+        self._rebuild(groups, states=states, steps=steps, scalars=scalars, master_state=masters)
         # _rebuild copied states of params it knew; the loaded values replace them all.
 
     def __repr__(self) -> str:
@@ -518,18 +580,104 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-# NumPy dtypes of the state formats (bfloat16 is ml_dtypes', the NumPy ecosystem's type).
-_STATE_DTYPES: dict[str, Any] = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16}
+# NumPy dtypes of the state formats (bfloat16 is ml_dtypes', the NumPy ecosystem's type; int8
+# state is an Int8State of uint8 codes and float32 scales).
+_STATE_DTYPES: dict[str, Any] = {"float32": np.float32, "bfloat16": ml_dtypes.bfloat16,
+                                 "int8": np.uint8}
 
 
 def _state_format(dtype: object, rounding: object) -> int:
     """The native StateFormat of (state_dtype, state_rounding), else ValueError."""
     if dtype not in _STATE_DTYPES:
-        raise ValueError(f"Invalid state_dtype: {dtype!r} (must be 'float32' or 'bfloat16')")
+        raise ValueError(f"Invalid state_dtype: {dtype!r} (must be 'float32', 'bfloat16' or "
+                         "'int8')")
     if rounding not in ("stochastic", "nearest"):
         raise ValueError(f"Invalid state_rounding: {rounding!r} (must be 'stochastic' or "
                          "'nearest')")
+    if dtype == "int8":
+        return 3
     return 0 if dtype == "float32" else 1 if rounding == "stochastic" else 2
+
+
+def _new_state(dtype: str, shapes: list) -> list:
+    """Zeroed state arrays of `dtype`, one per shape, in one 64-byte-aligned buffer (int8: one
+    for the codes and one for the scales)."""
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    if dtype != "int8":
+        return split_views(aligned_zeros(sum(sizes), _STATE_DTYPES[dtype]), shapes)
+    codes = split_views(aligned_zeros(sum(sizes), np.uint8), shapes)
+    counts = [blocks(n) for n in sizes]
+    scales = split_views(aligned_zeros(sum(counts), np.float32), [(c,) for c in counts])
+    return [Int8State(c, s) for c, s in zip(codes, scales)]
+
+
+def _assign(view: Any, source: Any) -> None:
+    """Copies a state array into `view`, converting between formats (float32 into bfloat16 or
+    int8 rounds to nearest; int8 into the others dequantizes)."""
+    if isinstance(view, Int8State):
+        view.assign(source)
+    else:
+        view[...] = source.numpy() if isinstance(source, Int8State) else source
+
+
+# ParamFormat of 16-bit parameters (the native enum), by dtype and master_weights.
+_PARAM_FORMATS = {("bfloat16", "split"): 1, ("bfloat16", "copy"): 2, ("float16", "copy"): 3,
+                  ("bfloat16", "none"): 4}
+# The name of the master weight's state, by ParamFormat.
+_MASTER_NAMES = {1: "master_low_bits", 2: "master", 3: "master"}
+
+
+def _param_format(params: list, master_weights: MasterWeights, rounding: str) -> int:
+    """The native ParamFormat of the parameters: 0 for float32; for float16 or bfloat16
+    parameters (all of one dtype) per master_weights (None: "split" for bfloat16, "copy" for
+    float16)."""
+    sixteen = [i for i, p in enumerate(params) if isinstance(p, np.ndarray)
+               and p.dtype in (np.float16, ml_dtypes.bfloat16)]
+    if not sixteen:
+        if master_weights is not None:
+            raise ValueError(f"master_weights={master_weights!r} is for float16 or bfloat16 "
+                             "parameters; these are float32")
+        return 0
+    dtype = params[sixteen[0]].dtype
+    for i, p in enumerate(params):
+        if getattr(p, "dtype", None) != dtype:
+            raise TypeError(f"params[{i}] has dtype {getattr(p, 'dtype', type(p).__name__)} but "
+                            f"params[{sixteen[0]}] has dtype {dtype}: an optimizer's parameters "
+                            "are all float32, all float16 or all bfloat16")
+    name = "bfloat16" if dtype == ml_dtypes.bfloat16 else "float16"
+    mode = master_weights or ("split" if name == "bfloat16" else "copy")
+    if (name, mode) not in _PARAM_FORMATS:
+        raise ValueError(f"master_weights={mode!r} needs bfloat16 parameters (float16 "
+                         "parameters take 'copy': only bfloat16 is the top half of a float32)")
+    fmt = _PARAM_FORMATS[(name, mode)]
+    return 5 if fmt == 4 and rounding == "nearest" else fmt
+
+
+def _new_masters(param_format: int, params: list, shapes: list) -> list | None:
+    """Each parameter's master weight state, as the parameter is now: the low 16 bits (zero)
+    of a split bfloat16 parameter, or a float32 copy; None for formats without one."""
+    if param_format not in _MASTER_NAMES:
+        return None
+    sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
+    dtype = np.uint16 if param_format == 1 else np.float32
+    masters = split_views(aligned_zeros(sum(sizes), dtype), shapes)
+    if param_format != 1:
+        for m, p in zip(masters, params):
+            m[...] = p
+    return masters
+
+
+def _master_array(value, param, key, name, param_format: int) -> np.ndarray:
+    """A saved master weight state, checked: uint16 low bits (split) or float values (copy)."""
+    arr = np.asarray(value)
+    want = "uint16" if param_format == 1 else "float"
+    if (arr.dtype != np.uint16) if param_format == 1 else (arr.dtype.kind != "f"):
+        raise TypeError(f"state_dict['state'][{key!r}][{name!r}] must be a {want} array, got "
+                        f"dtype {arr.dtype}")
+    if arr.shape != param.shape:
+        raise ValueError(f"state_dict['state'][{key!r}][{name!r}] has shape {arr.shape}, "
+                         f"the parameter has shape {param.shape}")
+    return arr
 
 
 def _unit_interval(name: str, value: Any) -> Any:
@@ -605,7 +753,12 @@ def _state_scalar(value, key, name) -> float:
     return f
 
 
-def _state_array(value, param, key, name) -> np.ndarray:
+def _state_array(value, param, key, name) -> Any:
+    if isinstance(value, Int8State):  # as it is: exact into an int8 optimizer
+        if value.shape != param.shape:
+            raise ValueError(f"state_dict['state'][{key!r}][{name!r}] has shape {value.shape}, "
+                             f"the parameter has shape {param.shape}")
+        return value
     arr = np.asarray(value)
     if arr.dtype.kind != "f" and arr.dtype != ml_dtypes.bfloat16:
         raise TypeError(f"state_dict['state'][{key!r}][{name!r}] must be a float array, "

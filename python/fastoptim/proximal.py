@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from . import _core
-from .optimizer import Nonfinite, Optimizer, ParamsLike, StateDtype, StateRounding
+from .optimizer import (MasterWeights, Nonfinite, Optimizer, ParamsLike, StateDtype,
+                        StateRounding)
 
 __all__ = ["ProximalSGD", "ProximalAdagrad"]
 
@@ -27,11 +28,13 @@ class ProximalSGD(Optimizer):
                  maximize: bool = False, max_grad_norm: float | None = None,
                  nonfinite: Nonfinite = "propagate",
                  state_dtype: StateDtype = "float32",
-                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
+                 state_rounding: StateRounding = "stochastic", seed: int = 0,
+                 master_weights: MasterWeights = None) -> None:
         super().__init__(params, dict(lr=lr, l1=l1, l2=l2, maximize=maximize),
                          max_grad_norm=max_grad_norm,
                          nonfinite=nonfinite, state_dtype=state_dtype,
-                         state_rounding=state_rounding, seed=seed)
+                         state_rounding=state_rounding, seed=seed,
+                         master_weights=master_weights)
 
 
 class ProximalAdagrad(Optimizer):
@@ -54,10 +57,12 @@ class ProximalAdagrad(Optimizer):
                  initial_accumulator_value: float = 0.1, *, maximize: bool = False,
                  max_grad_norm: float | None = None, nonfinite: Nonfinite = "propagate",
                  state_dtype: StateDtype = "float32",
-                 state_rounding: StateRounding = "stochastic", seed: int = 0) -> None:
+                 state_rounding: StateRounding = "stochastic", seed: int = 0,
+                 master_weights: MasterWeights = None) -> None:
         super().__init__(params, dict(lr=lr, l1=l1, l2=l2,
                                       initial_accumulator_value=initial_accumulator_value,
                                       maximize=maximize),
                          max_grad_norm=max_grad_norm,
                          nonfinite=nonfinite, state_dtype=state_dtype,
-                         state_rounding=state_rounding, seed=seed)
+                         state_rounding=state_rounding, seed=seed,
+                         master_weights=master_weights)
