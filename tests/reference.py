@@ -305,13 +305,15 @@ def bf16_round(x, random16=None):
 
 
 # int8 state: blocks of 256 elements, a float32 scale (the block's largest magnitude) each; a
-# code is a float with 3 mantissa bits relative to the scale, magnitude 0 for +0. Blocks holding
-# a negative value: sign bit and 7 bits, top code 127 = the scale (so code a >= 1 is the float
-# with bits (a + 889) << 20, times the scale); blocks of values >= 0: 8 bits, top code 255
-# (bits (a + 761) << 20), the scale stored negated. Rounding to the nearest code happens on
-# the bit pattern of value / scale: add half of the last kept bit, keep the top bits.
+# code is a small float relative to the scale, magnitude 0 for +0. Blocks holding a negative
+# value: sign bit and 7 bits (4 of mantissa), top code 127 = the scale (so code a >= 1 is the
+# float with bits (a + 1905) << 19, times the scale); blocks of values >= 0: 8 bits (3 of
+# mantissa), top code 255 (bits (a + 761) << 20), the scale stored negated. Rounding to the
+# nearest code happens on the bit pattern of value / scale: add half of the last kept bit, keep
+# the top bits.
 INT8_BLOCK = 256
-_INT8_MAPS = {True: (0x7F, 1016 - 127), False: (0xFF, 1016 - 255)}  # signed: (top, bias)
+# signed: (top, bias, shift)
+_INT8_MAPS = {True: (0x7F, 2032 - 127, 19), False: (0xFF, 1016 - 255, 20)}
 
 
 def int8_quantize(x):
@@ -330,9 +332,9 @@ def int8_quantize(x):
         inv = np.float32(1) / largest if largest > 0 else np.float32(0)
         with np.errstate(invalid="ignore"):
             y = (block * inv).astype(np.float32)
-        top, bias = _INT8_MAPS[signed]
+        top, bias, shift = _INT8_MAPS[signed]
         ybits = y.view(np.uint32).astype(np.int64)
-        a = np.clip((((ybits & 0x7FFFFFFF) + (1 << 19)) >> 20) - bias, 0, top)
+        a = np.clip((((ybits & 0x7FFFFFFF) + (1 << (shift - 1))) >> shift) - bias, 0, top)
         if signed:
             a |= (ybits >> 24) & 0x80
         codes[b * INT8_BLOCK:(b + 1) * INT8_BLOCK] = a
@@ -347,10 +349,10 @@ def int8_dequantize(codes, scales):
     for b, scale in enumerate(np.asarray(scales, np.float32)):
         c = flat[b * INT8_BLOCK:(b + 1) * INT8_BLOCK]
         signed = not np.signbit(scale)
-        top, bias = _INT8_MAPS[signed]
+        top, bias, shift = _INT8_MAPS[signed]
         a = c & top
         sign = (c & 0x80) << 24 if signed else 0
-        bits = np.where(a > 0, ((a + bias) << 20) | sign, 0)  # magnitude 0: +0.0
+        bits = np.where(a > 0, ((a + bias) << shift) | sign, 0)  # magnitude 0: +0.0
         with np.errstate(invalid="ignore"):
             out[b * INT8_BLOCK:(b + 1) * INT8_BLOCK] = (
                 bits.astype(np.uint32).view(np.float32) * np.abs(scale))

@@ -182,11 +182,12 @@ class StateIo {
 };
 
 // int8 state: blocks of kBlock elements, each an 8-bit code per element and one float32 scale,
-// the block's largest magnitude. A code is a small float: 3 mantissa bits and an exponent, with
+// the block's largest magnitude. A code is a small float, an exponent and mantissa bits, with
 // code 0 for zero and the top code for the scale itself. A block holding a negative value takes
-// the signed map (a sign bit and 7 bits: magnitudes from 2^-16 of the scale), a block of
-// values >= 0 the unsigned one (8 bits: from 2^-32 of the scale, for second moments, whose
-// range is that of the gradient's square); its scale is stored negated to say so. Values are
+// the signed map (a sign bit, 3 exponent and 4 mantissa bits: magnitudes from 2^-8 of the
+// scale), a block of values >= 0 the unsigned one (5 exponent and 3 mantissa bits: from 2^-32
+// of the scale, for second moments, whose range is the gradient's squared, and whose small
+// values must not become 0 under a square root); its scale is stored negated to say so. Values are
 // rounded to the nearest code (in the bit pattern: ties away from zero). Codes come from the
 // float32 bit pattern of value / scale with shifts and adds, no table.
 //
@@ -196,9 +197,9 @@ class StateIo {
 template <class V, class F>
 class StateIo<V, F, StateKind::kInt8> {
  public:
-  // Code c encodes a >= 1 (c's magnitude bits) as float bits (a + bias) << 20; top codes 127
-  // (signed) and 255 (unsigned) decode to exactly 1.
-  static constexpr uint32_t kSignedBias = 1016 - 127, kUnsignedBias = 1016 - 255;
+  // Code c encodes a >= 1 (c's magnitude bits) as float bits (a + bias) << 19 (signed) or
+  // << 20 (unsigned); top codes 127 (signed) and 255 (unsigned) decode to exactly 1.
+  static constexpr uint32_t kSignedBias = 2032 - 127, kUnsignedBias = 1016 - 255;
 
   explicit StateIo(const Ptrs& q) : q_(q) {}
 
@@ -215,9 +216,9 @@ class StateIo<V, F, StateKind::kInt8> {
   V load(int k, int64_t i, L lanes) const {
     const V c = V::load_u8(codes(k) + i, lanes);
     V x;
-    if (signed_[k]) {  // sign to bit 31, magnitude a to bits 20-26: c << 24, shifted 4 back
-      x = V::and_u32(V::template sra_i32<4>(V::template shl_u32<24>(c)), V::u32(0x87ffffffu));
-      x = V::keep_if_any(c, V::u32(0x7f), V::add_u32(x, V::u32(kSignedBias << 20)));
+    if (signed_[k]) {  // sign to bit 31, magnitude a to bits 19-25: c << 24, shifted 5 back
+      x = V::and_u32(V::template sra_i32<5>(V::template shl_u32<24>(c)), V::u32(0x83ffffffu));
+      x = V::keep_if_any(c, V::u32(0x7f), V::add_u32(x, V::u32(kSignedBias << 19)));
     } else {
       x = V::keep_if_any(c, c, V::add_u32(V::template shl_u32<20>(c), V::u32(kUnsignedBias << 20)));
     }
@@ -277,14 +278,15 @@ class StateIo<V, F, StateKind::kInt8> {
       // non-finite).
       const V inv = V::set1(largest > 0.0f ? 1.0f / largest : 0.0f);
       // Rounded at the 4th bit below the exponent, then shifted: (exponent, 3 bits) - bias.
-      const V round = V::u32((1u << 19) - ((is_signed ? kSignedBias : kUnsignedBias) << 20));
+      const V round = V::u32(is_signed ? (1u << 18) - (kSignedBias << 19)
+                                       : (1u << 19) - (kUnsignedBias << 20));
       const V top = V::u32(is_signed ? 127 : 255);
       uint8_t* out = codes(k) + b;
       const float* in = buffer_[k];
       if (is_signed) {
         for_each_vector<V::N>(len, [&](int64_t j, auto lanes) FO_INLINE {
           const V y = V::load(in + j, lanes) * inv;
-          V a = V::template sra_i32<20>(V::add_u32(abs(y), round));
+          V a = V::template sra_i32<19>(V::add_u32(abs(y), round));
           a = V::min_i32(V::max_i32(a, V::u32(0)), top);
           const V sign = V::and_u32(V::template shr_u32<24>(y), V::u32(0x80));
           V::or_u32(a, sign).store_u8(out + j, lanes);

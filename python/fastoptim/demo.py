@@ -12,8 +12,12 @@ Forward and backward passes are plain NumPy that write the gradients straight in
 ``--compare-numpy`` also trains with float32 NumPy versions of the rules
 (``fastoptim._numpy_rules``): the loss curves must agree to float32 rounding, and the step times
 give the speedup of the kernels. ``--state-dtype bfloat16`` stores every optimizer's state in
-bfloat16, rounded stochastically (``bfloat16-nearest``: to nearest), to see what half the state
-memory costs in accuracy. Results go to ``--out``: a figure (``curves.png``: the curves
+bfloat16, rounded stochastically (``bfloat16-nearest``: to nearest), and ``int8`` in 8-bit
+blocks, to see what a half or a quarter of the state memory costs in accuracy;
+``--param-dtype bfloat16`` makes the network's weights and gradients bfloat16 (the forward and
+backward passes read the bfloat16 weights), with the optimizer keeping the low 16 bits of each
+float32 master weight (``bfloat16-stochastic`` and ``bfloat16-nearest``: no master, the weights
+rounded as written; ``float16``: a float32 master copy). Results go to ``--out``: a figure (``curves.png``: the curves
 in one column of panels per optimizer family, and a summary of epochs to the target and final
 accuracy per optimizer), the table (``results.md``) and everything measured (``results.json``).
 
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
 
+import ml_dtypes
 import numpy as np
 
 import fastoptim as fo
@@ -94,9 +99,23 @@ STATE_DTYPES = {
     "float32": {},
     "bfloat16": {"state_dtype": "bfloat16", "state_rounding": "stochastic"},
     "bfloat16-nearest": {"state_dtype": "bfloat16", "state_rounding": "nearest"},
+    "int8": {"state_dtype": "int8"},
 }
 STATE_TEXT = {"float32": "", "bfloat16": ", bfloat16 state (stochastic rounding)",
-              "bfloat16-nearest": ", bfloat16 state (round to nearest)"}
+              "bfloat16-nearest": ", bfloat16 state (round to nearest)",
+              "int8": ", int8 state (blocks of 256)"}
+# --param-dtype: the weights' dtype, the optimizers' options for it, and how titles say it.
+PARAM_DTYPES = {
+    "float32": (np.float32, {}, ""),
+    "bfloat16": (ml_dtypes.bfloat16, {"master_weights": "split"},
+                 ", bfloat16 weights (split master)"),
+    "bfloat16-stochastic": (ml_dtypes.bfloat16, {"master_weights": "none"},
+                            ", bfloat16 weights (no master, stochastic rounding)"),
+    "bfloat16-nearest": (ml_dtypes.bfloat16,
+                         {"master_weights": "none", "state_rounding": "nearest"},
+                         ", bfloat16 weights (no master, round to nearest)"),
+    "float16": (np.float16, {"master_weights": "copy"}, ", float16 weights (float32 master)"),
+}
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -147,14 +166,27 @@ def initial_weights(sizes: tuple, seed: int) -> list:
 
 
 class MLP:
-    """x -> tanh(x W1 + b1) -> softmax(h W2 + b2), parameters and gradients in a FlatParams."""
+    """x -> tanh(x W1 + b1) -> softmax(h W2 + b2). float32 parameters and gradients live in a
+    FlatParams (``store``: what an optimizer takes; ``step_args`` is then empty); 16-bit ones
+    are lists of arrays (``store`` is the parameters, ``step_args`` the gradients), and the
+    passes compute in float32 from the 16-bit weights."""
 
-    def __init__(self, weights: list):
-        self.store = fo.FlatParams(weights)
+    def __init__(self, weights: list, dtype=np.float32):
+        if dtype == np.float32:
+            self.store = fo.FlatParams(weights)
+            self.params, self.grads = self.store.params, self.store.grads
+            self.step_args: tuple = ()
+        else:
+            self.store = [np.asarray(w, np.float32).astype(dtype) for w in weights]
+            self.params, self.grads = self.store, [np.zeros_like(w) for w in self.store]
+            self.step_args = (self.grads,)
 
-    def _forward(self, x):
+    def _weights(self) -> list:
+        return [p if p.dtype == np.float32 else p.astype(np.float32) for p in self.params]
+
+    def _forward(self, x, weights=None):
         """(hidden activations, log-probabilities of the classes)."""
-        W1, b1, W2, b2 = self.store.params
+        W1, b1, W2, b2 = weights or self._weights()
         h = np.tanh(x @ W1 + b1)
         z = h @ W2 + b2
         z -= z.max(axis=1, keepdims=True)
@@ -162,9 +194,12 @@ class MLP:
 
     def compute_grads(self, x, y) -> None:
         """Writes d(mean cross-entropy)/d(param) into the store's gradient views."""
-        W2 = self.store.params[2]
-        gW1, gb1, gW2, gb2 = self.store.grads
-        h, logp = self._forward(x)
+        weights = self._weights()
+        W2 = weights[2]
+        wide = self.grads[0].dtype != np.float32
+        grads = [np.empty(g.shape, np.float32) for g in self.grads] if wide else self.grads
+        gW1, gb1, gW2, gb2 = grads
+        h, logp = self._forward(x, weights)
         d = np.exp(logp)  # softmax - one-hot, over the batch size
         d[np.arange(len(y)), y] -= 1.0
         d /= len(y)
@@ -174,6 +209,9 @@ class MLP:
         dh *= 1.0 - h * h
         np.matmul(x.T, dh, out=gW1)
         np.sum(dh, axis=0, out=gb1)
+        if wide:  # rounded to the gradients' 16-bit dtype
+            for g, g32 in zip(self.grads, grads):
+                g[...] = g32
 
     def evaluate(self, x, y) -> tuple:
         """(mean cross-entropy, accuracy) on x, y."""
@@ -228,7 +266,7 @@ def train(optimizer, model: MLP, data: Data, orders: list, batch_size: int,
             batch = order[i : i + batch_size]
             model.compute_grads(data.x[batch], data.y[batch])
             t = time.perf_counter()
-            optimizer.step()
+            optimizer.step(*model.step_args)
             step_s.append(time.perf_counter() - t)
         train_s += time.perf_counter() - start
         record()
@@ -545,8 +583,13 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=positive_int, help="fastoptim kernel threads")
     ap.add_argument("--state-dtype", choices=list(STATE_DTYPES), default="float32",
                     help="how the optimizers store their state: float32 (default), bfloat16 "
-                         "rounded stochastically (half the memory), or bfloat16 rounded to "
-                         "nearest even (for comparison)")
+                         "rounded stochastically (half the memory), bfloat16 rounded to "
+                         "nearest even (for comparison), or int8 blocks (a quarter)")
+    ap.add_argument("--param-dtype", choices=list(PARAM_DTYPES), default="float32",
+                    help="the weights' (and gradients') dtype: float32 (default); bfloat16 with "
+                         "exact float32 master weights (the optimizer keeps their low 16 bits); "
+                         "bfloat16 without master, rounded stochastically or to nearest; "
+                         "float16 with a float32 master copy")
     ap.add_argument("--seed", type=int, default=0,
                     help="seed of the split, the initial weights, the batch order and the "
                          "stochastic rounding of bfloat16 state")
@@ -567,9 +610,14 @@ def parse_args(argv) -> tuple:
         lrs = {name: RULES[name].lr for name in names} | parse_lrs(args.lr)
     except ValueError as e:
         ap.error(str(e))
-    if args.compare_numpy and args.state_dtype != "float32":
+    if args.compare_numpy and (args.state_dtype != "float32" or args.param_dtype != "float32"):
         ap.error("--compare-numpy compares float32 state with the float32 NumPy rules: "
-                 "drop it or use --state-dtype float32")
+                 "drop it or use --state-dtype float32 --param-dtype float32")
+    if args.param_dtype != "float32" and "lookahead" in names:
+        if args.optimizers != ",".join(RULES):
+            ap.error("--param-dtype: lookahead keeps float32 slow weights and needs float32 "
+                     "parameters")
+        names.remove("lookahead")  # the default list, without it
     return args, names, lrs
 
 
@@ -580,10 +628,11 @@ def warm_up(model: MLP, data: Data, batch_size: int) -> None:
         model.compute_grads(data.x[i : i + batch_size], data.y[i : i + batch_size])
 
 
-def state_options(state_dtype: str, seed: int) -> dict:
-    """The optimizers' keyword arguments for a --state-dtype choice; bfloat16 state rounds
-    with its own stream of random bits keyed on --seed (reduced to the optimizers' 32 bits)."""
-    options = STATE_DTYPES[state_dtype]
+def state_options(state_dtype: str, seed: int, param_dtype: str = "float32") -> dict:
+    """The optimizers' keyword arguments for a --state-dtype and --param-dtype choice; bfloat16
+    rounds with its own stream of random bits keyed on --seed (reduced to the optimizers' 32
+    bits)."""
+    options = {**STATE_DTYPES[state_dtype], **PARAM_DTYPES[param_dtype][1]}
     return {**options, "seed": seed % 2**32} if options else {}
 
 
@@ -594,11 +643,12 @@ def run_study(names: list, lrs: dict, data: Data, weights: list, args, bars: boo
     orders = [rng.permutation(len(data.y)) for _ in range(args.epochs)]
     warm_up(MLP(weights), data, args.batch_size)
     width = max(map(len, names)) + (len(" (numpy)") if args.compare_numpy else 0)
-    state = state_options(args.state_dtype, args.seed)
+    state = state_options(args.state_dtype, args.seed, args.param_dtype)
+    dtype = PARAM_DTYPES[args.param_dtype][0]
     results = []
     for name in names:
         rule, lr = RULES[name], lrs[name]
-        model = MLP(weights)
+        model = MLP(weights, dtype)
         run = train(rule.build(fo, model.store, lr, **state), model, data, orders,
                     args.batch_size, Progress(f"{name:<{width}}", args.epochs, bars))
         result = summarize(name, lr, run, args.target)
@@ -635,10 +685,12 @@ def main(argv=None) -> dict:
         "validation_rows": len(data.y_val), "mlp": "-".join(map(str, sizes)) + " (tanh)",
         "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
         "target": args.target, "state_dtype": args.state_dtype,
+        "param_dtype": args.param_dtype,
     }
     setup = (f"{data.label}: {len(data.y)} train / {len(data.y_val)} validation rows, "
              f"MLP {config['mlp']}, batch {args.batch_size}, {args.epochs} epoch"
-             + ("s" if args.epochs > 1 else "") + STATE_TEXT[args.state_dtype])
+             + ("s" if args.epochs > 1 else "") + STATE_TEXT[args.state_dtype]
+             + PARAM_DTYPES[args.param_dtype][2])
     threads = f"{config['threads']} thread" + ("s" if config["threads"] > 1 else "")
     title = f"fastoptim {config['fastoptim']} ({config['cpu_target']}, {threads}) on {setup}"
     print(title, flush=True)

@@ -25,11 +25,12 @@ class Int8State:
 
     The values are kept in blocks of :data:`BLOCK` consecutive elements (in C order), each an
     8-bit code per element (``codes``, uint8, the parameter's shape) and one float32 scale
-    (``scales``, one per block): the block's largest magnitude. A code is a small float with 3
-    mantissa bits, 0 for zero and the top code for the scale. A block holding a negative value
-    uses a signed map (sign and 7 bits: magnitudes down to 2^-16 of the scale); a block of values
-    >= 0 (second moments) the unsigned map (8 bits: down to 2^-32 of the scale), and stores its
-    scale negated to say so. Values round to the nearest code.
+    (``scales``, one per block): the block's largest magnitude. A code is a small float, 0 for
+    zero and the top code for the scale. A block holding a negative value uses a signed map
+    (sign, 3 exponent and 4 mantissa bits: magnitudes down to 2^-8 of the scale); a block of
+    values >= 0 (second moments) the unsigned map (5 exponent and 3 mantissa bits: down to
+    2^-32 of the scale, since their range is the gradient's squared), and stores its scale
+    negated to say so. Values round to the nearest code.
 
     ``np.asarray(state)`` (or :meth:`numpy`) dequantizes it to float32. In ``opt.state`` the
     codes and scales are live views of the optimizer's buffers; ``state_dict()`` holds copies.
