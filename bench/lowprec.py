@@ -45,8 +45,8 @@ import ml_dtypes
 import numpy as np
 
 import fastoptim as fo
-from fastoptim.bench import (FULL, QUICK, Timing, _table, ceiling, machine_info, measure,
-                             new_store, set_threads, size_label, traffic_bytes)
+from fastoptim.bench import (Timing, _table, ceiling, machine_info, measure, new_store,
+                             parse_threads, set_threads, size_label, timing_of, traffic_bytes)
 from fastoptim.flat import aligned_zeros
 from fastoptim.quantized import Int8State
 
@@ -309,12 +309,10 @@ def main(argv=None):
         ap.error(f"--skip: unknown, or fp32 (the reference): {', '.join(sorted(bad))}")
     try:
         sizes = [s.strip() if s.strip() == "model" else int(s) for s in args.sizes.split(",")]
-        threads = [int(t) for t in args.threads.split(",")]
+        threads = parse_threads(args.threads)
     except ValueError as e:
         ap.error(str(e))
-    timing = QUICK if args.quick else FULL
-    if args.budget is not None:
-        timing = timing._replace(budget_s=args.budget)
+    timing = timing_of(args.quick, args.budget)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     start = time.perf_counter()
     notes = {}

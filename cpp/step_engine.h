@@ -78,9 +78,11 @@ class StepEngine {
     int64_t at = 0;
     for (size_t i = 0; i < n; ++i) {
       Tensor& t = tensors_[i];
-      t.p = checked[i].mutable_data();
+      t.ptrs.p = checked[i].mutable_data();
+      t.ptrs.at = at;
+      t.ptrs.state = format_;
+      t.ptrs.param = param_format_;
       t.n = checked[i].size();
-      t.at = at;
       at += t.n;
       t.group = group_of[i];
       if (t.group < 0 || static_cast<size_t>(t.group) >= groups.size()) inconsistent();
@@ -95,13 +97,13 @@ class StepEngine {
         const std::string what = std::string(Rule::kSlotNames[k]) + "[" + std::to_string(i) + "]";
         py::array a = checked_state_array(arrays[i], what, state_bytes(format_));
         if (!same_shape(a, checked[i])) inconsistent();
-        tensors_[i].s[k] = a.mutable_data();
+        tensors_[i].ptrs.s[k] = a.mutable_data();
         tensors_[i].has_slot[k] = true;
         keep_.push_back(a);
         if (int8) {
           py::array sc = checked_inplace_array(py::list(py::list(scales)[k])[i], what);
           if (sc.size() != (tensors_[i].n + kBlock - 1) / kBlock) inconsistent();
-          tensors_[i].scale[k] = fmut(sc);
+          tensors_[i].ptrs.scale[k] = fmut(sc);
           keep_.push_back(sc);
         }
       }
@@ -113,7 +115,7 @@ class StepEngine {
         py::array a = checked_state_array(m[i], "master[" + std::to_string(i) + "]",
                                           master_bytes(param_format_));
         if (!same_shape(a, checked[i])) inconsistent();
-        tensors_[i].master = a.mutable_data();
+        tensors_[i].ptrs.master = a.mutable_data();
         keep_.push_back(a);
       }
     } else if (!masters.is_none()) {
@@ -229,22 +231,13 @@ class StepEngine {
       for (int k = 0; k < Rule::kScalars; ++k) scalars_[k][i] = scalars[k];
       if (args_.empty() || std::memcmp(&args_.back(), &a, sizeof(Args)) != 0) args_.push_back(a);
       if (t.n == 0) continue;
-      Ptrs q{};
-      q.p = t.p;
+      Ptrs q = t.ptrs;
       q.g = grad_ptrs_[i];
-      for (int k = 0; k < kMaxSlots; ++k) {
-        q.s[k] = t.s[k];
-        q.scale[k] = t.scale[k];
-      }
-      q.master = t.master;
-      q.at = t.at;
+      q.grad = grad_format_;
       // Only stochastic rounding reads the key: 0 lets tensors at other steps merge.
       if (format_ == StateFormat::kBf16Stochastic ||
           param_format_ == ParamFormat::kBf16Stochastic)
         q.key = mix32(mix32(static_cast<uint32_t>(steps_[i])) ^ seed_);
-      q.state = format_;
-      q.grad = grad_format_;
-      q.param = param_format_;
       const int32_t ai = static_cast<int32_t>(args_.size() - 1);
       if (!spans_.empty() && spans_.back().args == ai && adjacent(spans_.back(), q)) {
         spans_.back().n += t.n;
@@ -305,13 +298,9 @@ class StepEngine {
 
  private:
   struct Tensor {
-    void* p = nullptr;
-    void* s[kMaxSlots] = {nullptr, nullptr, nullptr};  // state
-    float* scale[kMaxSlots] = {nullptr, nullptr, nullptr};  // int8 state's block scales
-    void* master = nullptr;
+    Ptrs ptrs{};  // its memory; a step adds the gradient and the rounding key
     bool has_slot[kMaxSlots] = {false, false, false};
     int64_t n = 0;
-    int64_t at = 0;  // index of the first element among all the optimizer's elements
     int group = 0;
   };
   // One contiguous run of elements that share kernel Args: a tensor, or several tensors

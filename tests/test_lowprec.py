@@ -1,6 +1,7 @@
 """bfloat16 optimizer state (state_dtype="bfloat16"): the rounding bit for bit against the
-references' quantizer, unbiased stochastic rounding, the same bits for any thread count, accuracy
-against the float64 references, and state dicts and checkpoints across formats."""
+references' quantizer, unbiased stochastic rounding, state dicts and checkpoints across formats;
+and for bfloat16 and int8 state (test_int8.py has the rest of int8's): the same bits for any
+thread count, and accuracy against the float64 references."""
 
 from __future__ import annotations
 
@@ -88,21 +89,33 @@ def test_stochastic_rounding_is_unbiased_and_nearest_is_not():
     assert means["nearest"] == 1.0
 
 
-@pytest.mark.parametrize("rule", ["Adam", "RMSprop", "SGD"])
-def test_the_same_bits_for_any_thread_count(rule, threads):
+def state_bits(opt):
+    """Every state array's bits: bfloat16 arrays as uint16, int8 state's codes and scales."""
+    out = []
+    for entry in opt.state.values():
+        for v in entry.values():
+            if isinstance(v, fo.Int8State):
+                out += [v.codes.copy(), v.scales.view(np.uint32).copy()]
+            elif isinstance(v, np.ndarray):
+                out.append(bits(v).copy())
+    return out
+
+
+@pytest.mark.parametrize("state_dtype", ["bfloat16", "int8"])
+@pytest.mark.parametrize("rule", ["Adam", "RMSprop", "SGD", "Adagrad"])
+def test_the_same_bits_for_any_thread_count(rule, state_dtype, threads):
     results = []
     for nthreads in (1, 2, 3):
         threads(nthreads)
         rng = np.random.default_rng(1)
         params = [rng.standard_normal(s).astype(np.float32) for s in SHAPES]
-        opt = RULES[rule].cls(params, lr=0.01, state_dtype="bfloat16", seed=7,
+        opt = RULES[rule].cls(params, lr=0.01, state_dtype=state_dtype, seed=7,
                               **RULES[rule].full_state)
         for gs in grad_stream(np.random.default_rng(2), SHAPES, 5):
             opt.step(gs)
-        results.append([p.copy() for p in params]
-                       + [bits(v).copy() for e in opt.state.values() for v in e.values()
-                          if isinstance(v, np.ndarray)])
+        results.append([p.copy() for p in params] + state_bits(opt))
     for other in results[1:]:
+        assert len(other) == len(results[0])
         for a, b in zip(results[0], other):
             assert np.array_equal(a, b)
 
@@ -113,29 +126,37 @@ def keeps_state(rule, config):
 
 
 STATEFUL = [(r, c) for r, c in CORE_CONFIGS if keeps_state(r, c)]
+# (state options, the largest error allowed relative to the parameters' scale): bfloat16 keeps 8
+# bits, each state value off by up to 2**-8 of itself per step; int8 3 or 4 bits, up to 1/16.
+FORMATS = {"bfloat16": (dict(state_dtype="bfloat16"), 0.05),
+           "bfloat16-nearest": (dict(state_dtype="bfloat16", state_rounding="nearest"), 0.05),
+           "int8": (dict(state_dtype="int8"), 0.1)}
 
 
-@pytest.mark.parametrize("rounding", ["stochastic", "nearest"])
+@pytest.mark.parametrize("fmt", list(FORMATS))
 @pytest.mark.parametrize("rule,config", STATEFUL, ids=[config_id(*c) for c in STATEFUL])
-def test_bfloat16_state_stays_close_to_the_float64_reference(rule, config, rounding, target):
+def test_low_precision_state_stays_close_to_the_float64_reference(rule, config, fmt, target):
     row = RULES[rule]
+    options, bound = FORMATS[fmt]
     rng = np.random.default_rng(3)
-    shapes = [(33,), (4, 9)]
+    shapes = [(33,), (4, 9), (600,)]
     params = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     reference = row.reference([p.astype(np.float64) for p in params], lr=row.lr, **config)
-    opt = row.cls(params, lr=row.lr, state_dtype="bfloat16", state_rounding=rounding, **config)
+    opt = row.cls(params, lr=row.lr, **options, **config)
     for gs in grad_stream(np.random.default_rng(4), shapes, 20):
         gs = [g / max(1.0, float(np.abs(g).max())) for g in gs]  # one scale: a relative bound
         opt.step(gs)
         reference.step(gs)
     for p, r in zip(params, reference.params):
         scale = max(1.0, float(np.abs(r).max()))
-        # bfloat16 keeps 8 bits: each state value is off by up to 2**-8 of itself per step.
-        assert np.abs(p - r).max() < 0.05 * scale, (rule, np.abs(p - r).max())
+        assert np.abs(p - r).max() < bound * scale, (rule, np.abs(p - r).max())
     for i, entry in opt.state.items():
         for name, value in entry.items():
-            if isinstance(value, np.ndarray):
-                assert value.dtype == ml_dtypes.bfloat16 and value.nbytes == 2 * value.size
+            if isinstance(value, fo.Int8State):
+                assert fmt == "int8" and value.nbytes == value.size + 4 * -(-value.size // 256)
+            elif isinstance(value, np.ndarray):
+                assert fmt != "int8" and value.dtype == ml_dtypes.bfloat16
+                assert value.nbytes == 2 * value.size
 
 
 def test_nan_state_keeps_its_bits_through_a_state_dict():

@@ -10,7 +10,7 @@ namespace FO_TARGET {
 template <class V, class F>
 void step(const Adam::Args& args, Ptrs q, int64_t n) {
   using Args = Adam::Args;
-  specialize(
+  specialize<F>(
       args,
       [q, n](const Args& a) FO_INLINE {
         const PreparedGrad<V, F> prep(a.prep, q);

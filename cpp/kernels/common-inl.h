@@ -389,10 +389,16 @@ FO_INLINE inline void specialize_from(std::integer_sequence<int32_t, kValues...>
 // Calls f(a) with the listed flags of the kernel arguments a known at compile time: one copy of
 // f's loop per combination, none of which tests a flag per vector (the loop unswitching
 // compilers do not do for loops this large). f, a lambda with its captures by value, is copied
-// too, so that nothing the loop reads may alias what it stores.
-template <class F, class A, class... Flags>
+// too, so that nothing the loop reads may alias what it stores. Only for the formats Formats
+// (rule.h) whose loop is bound by memory: int8 state's and 16-bit parameters' loops are bound
+// by their arithmetic, where a predictable flag test costs little, and a copy per combination
+// would multiply their (large) code and the build's time.
+template <class Formats, class F, class A, class... Flags>
 FO_INLINE inline void specialize(const A& a, const F& f, Flags... flags) {
-  specialize_from(std::integer_sequence<int32_t>{}, f, a, flags...);
+  if constexpr (Formats::kState == StateKind::kInt8 || Formats::kParamIs16)
+    Fixed<>::run(f, a);
+  else
+    specialize_from(std::integer_sequence<int32_t>{}, f, a, flags...);
 }
 
 }  // namespace FO_TARGET

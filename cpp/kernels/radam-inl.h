@@ -9,7 +9,7 @@ namespace FO_TARGET {
 template <class V, class F>
 void step(const Radam::Args& args, Ptrs q, int64_t n) {
   using Args = Radam::Args;
-  specialize(
+  specialize<F>(
       args,
       [q, n](const Args& a) FO_INLINE {
         const PreparedGrad<V, F> prep(a.prep, q);

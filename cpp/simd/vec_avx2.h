@@ -35,61 +35,30 @@ struct Vec {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     return bits(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
   }
-  static Vec load_bf16(const uint16_t* p, Tail t) {
-    uint16_t tmp[N] = {};
-    std::memcpy(tmp, p, sizeof(uint16_t) * t.count);
-    return load_bf16(tmp, Full{});
-  }
+  static Vec load_bf16(const uint16_t* p, Tail t) { return load_tail(p, t, &load_bf16); }
   // float16 (IEEE half) values widened exactly (gradients; F16C).
   static Vec load_f16(const uint16_t* p, Full) {
     prefetch_ahead(reinterpret_cast<const float*>(p));
     return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
   }
-  static Vec load_f16(const uint16_t* p, Tail t) {
-    uint16_t tmp[N] = {};
-    std::memcpy(tmp, p, sizeof(uint16_t) * t.count);
-    return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tmp)))};
-  }
-  void store_bf16(uint16_t* p, Full) const {
-    const __m256i h = _mm256_srli_epi32(i(*this), 16);
-    // Pack within each 128-bit half, then bring the two halves' low quadwords together.
-    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
-  }
-  void store_bf16(uint16_t* p, Tail t) const {
-    uint16_t tmp[N];
-    store_bf16(tmp, Full{});
-    std::memcpy(p, tmp, sizeof(uint16_t) * t.count);
-  }
+  static Vec load_f16(const uint16_t* p, Tail t) { return load_tail(p, t, &load_f16); }
+  void store_bf16(uint16_t* p, Full) const { store16(p, _mm256_srli_epi32(i(*this), 16)); }
+  void store_bf16(uint16_t* p, Tail t) const { store_tail(p, t, &Vec::store_bf16); }
   // Each lane's low 16 bits (a split parameter's low half, float16 parameters' bits) and low
   // 8 bits (int8 state's codes), zero-extended when loaded. Tails go through a small buffer.
   static Vec load_u16(const uint16_t* p, Full) {
     return bits(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
   }
-  static Vec load_u16(const uint16_t* p, Tail t) {
-    uint16_t tmp[N] = {};
-    std::memcpy(tmp, p, sizeof(uint16_t) * t.count);
-    return load_u16(tmp, Full{});
-  }
+  static Vec load_u16(const uint16_t* p, Tail t) { return load_tail(p, t, &load_u16); }
   void store_u16(uint16_t* p, Full) const {
-    const __m256i h = _mm256_and_si256(i(*this), _mm256_set1_epi32(0xffff));
-    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+    store16(p, _mm256_and_si256(i(*this), _mm256_set1_epi32(0xffff)));
   }
-  void store_u16(uint16_t* p, Tail t) const {
-    uint16_t tmp[N];
-    store_u16(tmp, Full{});
-    std::memcpy(p, tmp, sizeof(uint16_t) * t.count);
-  }
+  void store_u16(uint16_t* p, Tail t) const { store_tail(p, t, &Vec::store_u16); }
   static Vec load_u8(const uint8_t* p, Full) {
     prefetch_ahead(reinterpret_cast<const float*>(p));
     return bits(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
   }
-  static Vec load_u8(const uint8_t* p, Tail t) {
-    uint8_t tmp[N] = {};
-    std::memcpy(tmp, p, t.count);
-    return load_u8(tmp, Full{});
-  }
+  static Vec load_u8(const uint8_t* p, Tail t) { return load_tail(p, t, &load_u8); }
   void store_u8(uint8_t* p, Full) const {
     // Lanes hold 0..255: pack to 16 bits, then to 8, within each 128-bit half; then join the
     // halves' first four bytes.
@@ -98,21 +67,13 @@ struct Vec {
     const __m128i lo = _mm256_castsi256_si128(w), hi = _mm256_extracti128_si256(w, 1);
     _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_unpacklo_epi32(lo, hi));
   }
-  void store_u8(uint8_t* p, Tail t) const {
-    uint8_t tmp[N];
-    store_u8(tmp, Full{});
-    std::memcpy(p, tmp, t.count);
-  }
+  void store_u8(uint8_t* p, Tail t) const { store_tail(p, t, &Vec::store_u8); }
   // float16 bits, rounded to nearest even.
   void store_f16(uint16_t* p, Full) const {
     _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
                      _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   }
-  void store_f16(uint16_t* p, Tail t) const {
-    uint16_t tmp[N];
-    store_f16(tmp, Full{});
-    std::memcpy(p, tmp, sizeof(uint16_t) * t.count);
-  }
+  void store_f16(uint16_t* p, Tail t) const { store_tail(p, t, &Vec::store_f16); }
   // Operations on the lanes' 32-bit patterns as unsigned integers (random bits, rounding).
   static Vec u32(uint32_t x) { return bits(_mm256_set1_epi32(static_cast<int>(x))); }
   static Vec iota(uint32_t first) {
@@ -143,6 +104,25 @@ struct Vec {
     const __m256 nan = _mm256_cmp_ps(x.v, x.v, _CMP_UNORD_Q);
     const __m256 quiet = _mm256_or_ps(x.v, _mm256_castsi256_ps(_mm256_set1_epi32(0x00400000)));
     return {_mm256_blendv_ps(r.v, quiet, nan)};
+  }
+  // The 16-bit lanes of h (each < 2^16): packed within each 128-bit half, then the two halves'
+  // low quadwords brought together.
+  static void store16(uint16_t* p, __m256i h) {
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
+  }
+  // The tails of 16- and 8-bit loads and stores: the whole-vector form on a buffer of N.
+  template <class T>
+  static Vec load_tail(const T* p, Tail t, Vec (*full)(const T*, Full)) {
+    T tmp[N] = {};
+    std::memcpy(tmp, p, sizeof(T) * t.count);
+    return full(tmp, Full{});
+  }
+  template <class T>
+  void store_tail(T* p, Tail t, void (Vec::*full)(T*, Full) const) const {
+    T tmp[N];
+    (this->*full)(tmp, Full{});
+    std::memcpy(p, tmp, sizeof(T) * t.count);
   }
   static __m256i i(Vec a) { return _mm256_castps_si256(a.v); }
   static Vec bits(__m256i x) { return {_mm256_castsi256_ps(x)}; }

@@ -949,6 +949,12 @@ def parse_sizes(text: str) -> List[int]:
     return sorted(set(out))
 
 
+def timing_of(quick: bool, budget: Optional[float] = None) -> Timing:
+    """The timing of --quick (or the full one), with --budget's seconds per size if given."""
+    timing = QUICK if quick else FULL
+    return timing if budget is None else timing._replace(budget_s=budget)
+
+
 def parse_threads(text: str) -> List[int]:
     try:
         out = sorted({int(t) for t in text.split(",") if t.strip()})
@@ -1008,9 +1014,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         threads = parse_threads(args.threads)
     except ValueError as e:
         ap.error(str(e))
-    timing = QUICK if args.quick else FULL
-    if args.budget is not None:
-        timing = timing._replace(budget_s=args.budget)
+    timing = timing_of(args.quick, args.budget)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
     start = time.perf_counter()
 
@@ -1024,8 +1028,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     info = machine_info(torch)
     need = _memory_needed(rules, max(sizes))
     if "mem_available_gib" in info and need > 0.8 * info["mem_available_gib"] * 2**30:
-        ap.error(f"the largest size needs about {need / 2**30:.1f} GiB, more than this machine "
-                 f"has free ({info['mem_available_gib']} GiB): choose smaller --sizes")
+        ap.error(f"the largest size needs about {need / 2**30:.1f} GiB, more than is free "
+                 f"({info['mem_available_gib']} GiB): choose smaller --sizes")
     load = info.get("loadavg_start", [0.0])[0]
     if load > 0.5:
         notes.append(f"the machine was busy at the start (load average {load:.2f}): other "

@@ -180,6 +180,9 @@ class MLP:
             self.store = [np.asarray(w, np.float32).astype(dtype) for w in weights]
             self.params, self.grads = self.store, [np.zeros_like(w) for w in self.store]
             self.step_args = (self.grads,)
+        # Where the backward pass writes: the gradients, or float32 arrays rounded into them.
+        self._grads32 = [g if g.dtype == np.float32 else np.empty(g.shape, np.float32)
+                         for g in self.grads]
 
     def _weights(self) -> list:
         return [p if p.dtype == np.float32 else p.astype(np.float32) for p in self.params]
@@ -196,9 +199,7 @@ class MLP:
         """Writes d(mean cross-entropy)/d(param) into the store's gradient views."""
         weights = self._weights()
         W2 = weights[2]
-        wide = self.grads[0].dtype != np.float32
-        grads = [np.empty(g.shape, np.float32) for g in self.grads] if wide else self.grads
-        gW1, gb1, gW2, gb2 = grads
+        gW1, gb1, gW2, gb2 = self._grads32
         h, logp = self._forward(x, weights)
         d = np.exp(logp)  # softmax - one-hot, over the batch size
         d[np.arange(len(y)), y] -= 1.0
@@ -209,8 +210,8 @@ class MLP:
         dh *= 1.0 - h * h
         np.matmul(x.T, dh, out=gW1)
         np.sum(dh, axis=0, out=gb1)
-        if wide:  # rounded to the gradients' 16-bit dtype
-            for g, g32 in zip(self.grads, grads):
+        for g, g32 in zip(self.grads, self._grads32):
+            if g is not g32:  # rounded to the gradients' 16-bit dtype
                 g[...] = g32
 
     def evaluate(self, x, y) -> tuple:

@@ -182,7 +182,8 @@ class Optimizer:
             raise ValueError(f"Invalid master_weights: {master_weights!r} (must be None, 'split', "
                              "'copy' or 'none')")
         self._master_weights: MasterWeights = master_weights
-        self._param_format = 0  # ParamFormat of the parameters, set with them
+        self._param_format = _FLOAT32  # ParamFormat of the parameters, set with them
+        self._master_mode: MasterWeights = None  # master_weights as resolved for them
         self._masters: list = []  # each parameter's master weight state (16-bit parameters)
         self._state_dtype: StateDtype = state_dtype
         self._state_rounding: StateRounding = state_rounding
@@ -248,8 +249,9 @@ class Optimizer:
         state of parameters that are adjacent in memory (a FlatParams) is adjacent too.
         """
         params = [p for g in groups for p in g["params"]]
-        param_format = _param_format(params, self._master_weights, self._state_rounding)
-        _check_arrays(params, bytes=4 if param_format == 0 else 2)  # before allocating
+        param_format, master_mode = _param_format(params, self._master_weights,
+                                                  self._state_rounding)
+        _check_arrays(params, bytes=4 if param_format == _FLOAT32 else 2)  # before allocating
         group_of = [j for j, g in enumerate(groups) for _ in g["params"]]
         needed = set()
         for g in groups:
@@ -307,7 +309,7 @@ class Optimizer:
         self.param_groups[:] = groups
         self._params, self._states, self._steps, self._plan = params, new_states, new_steps, plan
         self._scalars, self._group_of = new_scalars, group_of
-        self._param_format = param_format
+        self._param_format, self._master_mode = param_format, master_mode
         self._masters = [None] * len(params) if masters is None else masters
         self._grads_to_zero = (fewest_arrays(params, flat_grads) if flat_grads is not None
                                else None if params else [])
@@ -395,9 +397,7 @@ class Optimizer:
         per ``state_rounding``.
         ``None`` for float32 parameters.
         """
-        if self._param_format == 0:
-            return None
-        return {1: "split", 2: "copy", 3: "copy"}.get(self._param_format, "none")  # type: ignore
+        return self._master_mode
 
     @property
     def skipped_steps(self) -> int:
@@ -596,7 +596,7 @@ def _state_format(dtype: object, rounding: object) -> int:
                          "'nearest')")
     if dtype == "int8":
         return 3
-    return 0 if dtype == "float32" else 1 if rounding == "stochastic" else 2
+    return 0 if dtype == "float32" else 1 if rounding == "stochastic" else 2  # StateFormat
 
 
 def _new_state(dtype: str, shapes: list) -> list:
@@ -620,24 +620,26 @@ def _assign(view: Any, source: Any) -> None:
         view[...] = source.numpy() if isinstance(source, Int8State) else source
 
 
-# ParamFormat of 16-bit parameters (the native enum), by dtype and master_weights.
-_PARAM_FORMATS = {("bfloat16", "split"): 1, ("bfloat16", "copy"): 2, ("float16", "copy"): 3,
-                  ("bfloat16", "none"): 4}
-# The name of the master weight's state, by ParamFormat.
-_MASTER_NAMES = {1: "master_low_bits", 2: "master", 3: "master"}
+# The native ParamFormat values (cpp/kernels/rule.h), of 16-bit parameters by dtype and
+# master_weights ("none" rounds per state_rounding), and the name of each master's state.
+_FLOAT32, _BF16_SPLIT, _BF16_COPY, _F16_COPY, _BF16_STOCHASTIC, _BF16_NEAREST = range(6)
+_PARAM_FORMATS = {("bfloat16", "split"): _BF16_SPLIT, ("bfloat16", "copy"): _BF16_COPY,
+                  ("float16", "copy"): _F16_COPY, ("bfloat16", "none"): _BF16_STOCHASTIC}
+_MASTER_NAMES = {_BF16_SPLIT: "master_low_bits", _BF16_COPY: "master", _F16_COPY: "master"}
 
 
-def _param_format(params: list, master_weights: MasterWeights, rounding: str) -> int:
-    """The native ParamFormat of the parameters: 0 for float32; for float16 or bfloat16
-    parameters (all of one dtype) per master_weights (None: "split" for bfloat16, "copy" for
-    float16)."""
+def _param_format(params: list, master_weights: MasterWeights,
+                  rounding: str) -> tuple[int, MasterWeights]:
+    """The native ParamFormat of the parameters and the master_weights it means: float32
+    (None); for float16 or bfloat16 parameters (all of one dtype) per master_weights (None:
+    "split" for bfloat16, "copy" for float16)."""
     sixteen = [i for i, p in enumerate(params) if isinstance(p, np.ndarray)
                and p.dtype in (np.float16, ml_dtypes.bfloat16)]
     if not sixteen:
         if master_weights is not None:
             raise ValueError(f"master_weights={master_weights!r} is for float16 or bfloat16 "
                              "parameters; these are float32")
-        return 0
+        return _FLOAT32, None
     dtype = params[sixteen[0]].dtype
     for i, p in enumerate(params):
         if getattr(p, "dtype", None) != dtype:
@@ -650,7 +652,7 @@ def _param_format(params: list, master_weights: MasterWeights, rounding: str) ->
         raise ValueError(f"master_weights={mode!r} needs bfloat16 parameters (float16 "
                          "parameters take 'copy': only bfloat16 is the top half of a float32)")
     fmt = _PARAM_FORMATS[(name, mode)]
-    return 5 if fmt == 4 and rounding == "nearest" else fmt
+    return (_BF16_NEAREST if fmt == _BF16_STOCHASTIC and rounding == "nearest" else fmt), mode
 
 
 def _new_masters(param_format: int, params: list, shapes: list) -> list | None:
@@ -659,9 +661,9 @@ def _new_masters(param_format: int, params: list, shapes: list) -> list | None:
     if param_format not in _MASTER_NAMES:
         return None
     sizes = [int(np.prod(s, dtype=np.int64)) for s in shapes]
-    dtype = np.uint16 if param_format == 1 else np.float32
+    dtype = np.uint16 if param_format == _BF16_SPLIT else np.float32
     masters = split_views(aligned_zeros(sum(sizes), dtype), shapes)
-    if param_format != 1:
+    if param_format != _BF16_SPLIT:
         for m, p in zip(masters, params):
             m[...] = p
     return masters
@@ -670,8 +672,9 @@ def _new_masters(param_format: int, params: list, shapes: list) -> list | None:
 def _master_array(value, param, key, name, param_format: int) -> np.ndarray:
     """A saved master weight state, checked: uint16 low bits (split) or float values (copy)."""
     arr = np.asarray(value)
-    want = "uint16" if param_format == 1 else "float"
-    if (arr.dtype != np.uint16) if param_format == 1 else (arr.dtype.kind != "f"):
+    split = param_format == _BF16_SPLIT
+    want = "uint16" if split else "float"
+    if (arr.dtype != np.uint16) if split else (arr.dtype.kind != "f"):
         raise TypeError(f"state_dict['state'][{key!r}][{name!r}] must be a {want} array, got "
                         f"dtype {arr.dtype}")
     if arr.shape != param.shape:
