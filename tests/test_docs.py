@@ -54,7 +54,11 @@ def public_names() -> list:
     """Fully qualified names of the public API: fastoptim.__all__ and lr_scheduler.__all__."""
     names = [f"fastoptim.{n}" for n in fastoptim.__all__]
     names += [f"fastoptim.lr_scheduler.{n}" for n in lr_scheduler.__all__]
-    return names
+    try:
+        import fastoptim.torch as ft
+    except ImportError:  # torch is optional
+        return names
+    return names + [f"fastoptim.torch.{n}" for n in ft.__all__]
 
 
 def test_every_public_name_has_an_api_entry():

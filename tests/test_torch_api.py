@@ -513,6 +513,20 @@ def test_in_backward_frees_gradients_and_step_has_nothing_left():
     assert_same(params(model), before)
 
 
+def test_in_backward_hooks_end_with_the_optimizer():
+    import gc
+
+    x, y = data()
+    model = net()
+    opt = ft.SGD(model.parameters(), lr=0.1, in_backward=True)
+    del opt
+    gc.collect()
+    before = params(model)
+    loss_of(model, 0, x, y).backward()  # no optimizer left to step: gradients stay
+    assert_same(params(model), before)
+    assert all(p.grad is not None for p in model.parameters())
+
+
 def test_in_backward_accumulating_equals_normal_accumulation():
     x, y = data()
     out = []

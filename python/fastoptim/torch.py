@@ -36,6 +36,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import re
+import weakref
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
@@ -181,12 +183,12 @@ class Optimizer(torch.optim.Optimizer):
         self._tparams: list[torch.Tensor] = []  # every parameter, in group order
         self._index: dict[int, int] = {}  # id(parameter) -> its index in _tparams
         self._group_arrays: list[list[np.ndarray]] = []  # each group's parameters as arrays
+        self._inner_keys = [k for k in defaults if k not in _TORCH_ONLY]  # the rule's options
         super().__init__(params, defaults)  # add_param_group() for each group
-        self._inner_keys = [k for k in defaults if k not in _TORCH_ONLY]
         if contiguous:
             self._make_contiguous()
         groups = [self._inner_group(j) for j in range(len(self.param_groups))]
-        rule_args = inspect.signature(self._rule).parameters
+        rule_args = _parameters(self._rule)
         self._inner = self._rule(groups, **{k: v for k, v in defaults.items() if k in rule_args},
                                  **options)
         self._accumulate = False
@@ -218,9 +220,8 @@ class Optimizer(torch.optim.Optimizer):
     def _inner_group(self, j: int) -> dict[str, Any]:
         """The fastoptim param group of torch's group j: its arrays and the rule's options."""
         group = self.param_groups[j]
-        keys = getattr(self, "_inner_keys", None) or self.defaults
         return {"params": self._group_arrays[j],
-                **{k: group[k] for k in keys if k in group and k not in _TORCH_ONLY}}
+                **{k: group[k] for k in self._inner_keys if k in group}}
 
     def _label(self, g: int, j: int, p: torch.Tensor | None = None) -> str:
         """How errors name parameter j of group g: with its name when the group has names."""
@@ -254,6 +255,7 @@ class Optimizer(torch.optim.Optimizer):
                 raise TypeError(f"contiguous=True needs float32 parameters; {self._label_of(i)} "
                                 f"has dtype {a.dtype}")
         store = self._store = _flat.FlatParams(arrays)
+        self._tgrad = torch.from_numpy(store.grad)  # zeroed by torch's parallel zero_()
         self._tgrads = [torch.from_numpy(g) for g in store.grads]
         # Versions of the gradient views at the last zero_grad(set_to_none=True): a view whose
         # version is unchanged holds no gradient (None: every view holds one).
@@ -328,7 +330,7 @@ class Optimizer(torch.optim.Optimizer):
         backward or the user writes one) and puts back any gradient view replaced."""
         if not self._contiguous:
             return super().zero_grad(set_to_none)
-        self._store.zero_grad()
+        self._tgrad.zero_()
         for p, view in zip(self._tparams, self._tgrads):
             if p.grad is not view:
                 p.grad = view
@@ -336,8 +338,13 @@ class Optimizer(torch.optim.Optimizer):
 
     # ---- in-backward mode ---------------------------------------------------------------
     def _hook(self, i: int) -> Callable[[torch.Tensor], None]:
+        """Parameter i's post-accumulate-grad hook: steps it and frees its gradient. It holds
+        the optimizer weakly: once the optimizer is gone, backward leaves gradients alone."""
+        ref = weakref.ref(self)
+
         def hook(p: torch.Tensor) -> None:
-            if self._accumulate or p.grad is None:
+            self = ref()
+            if self is None or self._accumulate or p.grad is None:
                 return
             grads: list[Any] = [None] * len(self._tparams)
             grads[i] = self._grad_array(p.grad, i)
@@ -485,25 +492,39 @@ _IN_BACKWARD_NONFINITE = ("nonfinite='skip' or 'raise' decides for the whole ste
 
 def _rename(message: str, label: Callable[[int], str]) -> str:
     """A native error about grads[i] or params[i], naming the torch parameter instead."""
-    import re
-
     return re.sub(r"\b(grads|params)\[(\d+)\]",
                   lambda m: (("the gradient of " if m.group(1) == "grads" else "")
                              + label(int(m.group(2)))), message)
 
 
 # ---- the rules ---------------------------------------------------------------------------
-_EXTRA = [inspect.Parameter("contiguous", inspect.Parameter.KEYWORD_ONLY, default=False),
-          inspect.Parameter("in_backward", inspect.Parameter.KEYWORD_ONLY, default=False)]
+_EXTRA = [inspect.Parameter("contiguous", inspect.Parameter.KEYWORD_ONLY, default=False,
+                            annotation=bool),
+          inspect.Parameter("in_backward", inspect.Parameter.KEYWORD_ONLY, default=False,
+                            annotation=bool)]
+# What `params` takes: torch's annotation (tensors, param-group dicts or named tensors).
+_PARAMS = inspect.signature(torch.optim.Adam).parameters["params"]
+
+
+def _parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """The parameters of cls.__init__ after self, with the defaults the function really has
+    (a documentation build may have replaced its __signature__'s defaults with their source
+    text: Sphinx's autodoc_preserve_defaults)."""
+    init = cls.__init__
+    names = init.__code__.co_varnames[:init.__code__.co_argcount]
+    real = dict(zip(names[len(names) - len(init.__defaults__ or ()):], init.__defaults__ or ()))
+    real.update(init.__kwdefaults__ or {})
+    return {k: p.replace(default=real.get(k, p.empty))
+            for k, p in list(inspect.signature(init).parameters.items())[1:]}
 
 
 def _rule_class(rule: Any, twin: Any = None, **fixed: Any) -> type:
     """The fastoptim.torch class of a fastoptim rule: the signature of its torch.optim `twin`
     (else of the rule) plus fastoptim's options; `fixed` defaults it sets (AdamW's
     decoupled_weight_decay)."""
-    ours = inspect.signature(rule).parameters
-    base = inspect.signature(twin if twin is not None else rule).parameters
-    params = [p for k, p in base.items() if k not in _OPTIONS]
+    ours = _parameters(rule)
+    base = _parameters(twin if twin is not None else rule)
+    params = [_PARAMS] + [p for k, p in base.items() if k not in _OPTIONS and k != "params"]
     params += [ours[k].replace(kind=inspect.Parameter.KEYWORD_ONLY) for k in _OPTIONS]
     signature = inspect.Signature(params + _EXTRA, return_annotation=None)
 
