@@ -194,6 +194,13 @@ def _schedulers():
     }
 
 
+def test_every_torch_scheduler_is_tested():
+    S = torch.optim.lr_scheduler
+    theirs = {n for n in S.__all__ if isinstance(getattr(S, n), type)
+              and issubclass(getattr(S, n), (S.LRScheduler, S.ReduceLROnPlateau))}
+    assert theirs - {"LRScheduler"} <= set(_schedulers())
+
+
 @pytest.mark.parametrize("rule,config", [("SGD", dict(momentum=0.9)), ("Adam", {})],
                          ids=["SGD", "Adam"])
 @pytest.mark.parametrize("name", list(_schedulers()))
@@ -360,12 +367,18 @@ def test_torch_save_round_trip_continues_identically(state_dtype, tmp_path):
     assert_same(params(model), params(model2))
 
 
-def test_state_shares_memory_with_the_native_buffers():
+def adam_after_one_step():
+    """(a Net, fastoptim.torch.Adam over it after one step)."""
     x, y = data()
     model = net()
     opt = ft.Adam(model.parameters(), lr=0.01)
     loss_of(model, 0, x, y).backward()
     opt.step()
+    return model, opt
+
+
+def test_state_shares_memory_with_the_native_buffers():
+    model, opt = adam_after_one_step()
     p = model.fc1.weight
     entry = opt.state[p]
     assert set(entry) == {"step", "exp_avg", "exp_avg_sq"}
@@ -379,11 +392,7 @@ def test_state_shares_memory_with_the_native_buffers():
 
 
 def test_load_state_dict_errors_change_nothing():
-    x, y = data()
-    model = net()
-    opt = ft.Adam(model.parameters(), lr=0.01)
-    loss_of(model, 0, x, y).backward()
-    opt.step()
+    model, opt = adam_after_one_step()
     good = {k: {n: v.clone() for n, v in e.items()} for k, e in opt.state_dict()["state"].items()}
     bad = opt.state_dict()
     bad["state"] = dict(bad["state"])

@@ -122,8 +122,7 @@ def _to_torch(value: Any) -> Any:
 def _to_numpy(value: Any) -> Any:
     """The inverse of _to_torch for loading: tensors as (copied) NumPy arrays."""
     if isinstance(value, torch.Tensor):
-        t = value.detach().cpu()
-        return _array(t).copy() if t.dtype is torch.bfloat16 else t.numpy().copy()
+        return _array(value.detach().cpu()).copy()
     if isinstance(value, (list, tuple)):
         return type(value)(_to_numpy(v) for v in value)
     return value
