@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
-import json
 import os
 import shlex
 import sys
@@ -45,8 +44,9 @@ import ml_dtypes
 import numpy as np
 
 import fastoptim as fo
-from fastoptim.bench import (Timing, _table, ceiling, machine_info, measure, new_store,
-                             parse_threads, set_threads, size_label, timing_of, traffic_bytes)
+from fastoptim.bench import (ceiling, machine_info, measure, new_store, parse_threads,
+                             set_threads, size_label, _table, Timing, timing_of, traffic_bytes,
+                             write_results)
 from fastoptim.flat import aligned_zeros
 from fastoptim.quantized import Int8State
 
@@ -348,11 +348,8 @@ def main(argv=None):
                targets=targets(results), seconds=round(time.perf_counter() - start))
     text = render(doc)
     print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "lowprec-peers.md").write_text(text)
-    (out / "lowprec-peers.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-    log(f"wrote {out / 'lowprec-peers.md'} and {out / 'lowprec-peers.json'}")
+    paths = write_results(args.out, "lowprec-peers", doc, text)
+    log("wrote " + " and ".join(map(str, paths)))
     return 0
 
 

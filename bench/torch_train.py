@@ -50,8 +50,8 @@ from torch import nn
 
 import fastoptim as fo
 import fastoptim.torch as ft
-from fastoptim.bench import (_table, ceiling, machine_info, measure, new_store, parse_threads,
-                             set_threads, timing_of, traffic_bytes)
+from fastoptim.bench import (ceiling, machine_info, measure, new_store, parse_threads,
+                             set_threads, _table, timing_of, traffic_bytes, write_results)
 
 HERE = Path(__file__).resolve().parent
 RULES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "adagrad": "Adagrad",
@@ -297,7 +297,7 @@ def main(argv=None) -> int:
     if args.render:
         doc = json.loads(Path(args.render).read_text())
         doc["command"] = doc["command"].strip()
-        (Path(args.out) / "torch-train.md").write_text(render(doc) + "\n")
+        write_results(args.out, "torch-train", doc, render(doc))
         return 0
     threads = parse_threads(args.threads)[-1] if args.threads else fo.get_num_threads()
     set_threads(threads, torch)
@@ -318,11 +318,8 @@ def main(argv=None) -> int:
             print(f"peak MiB, {name}: {memory[name]}", flush=True)
     doc = dict(machine=machine_info(torch), threads=threads, cases=cases, memory=memory,
                command=" ".join(["python bench/torch_train.py", *(argv or sys.argv[1:])]))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "torch-train.json").write_text(json.dumps(doc, indent=1))
     text = render(doc)
-    (out / "torch-train.md").write_text(text + "\n")
+    write_results(args.out, "torch-train", doc, text)
     print(text)
     return 0
 

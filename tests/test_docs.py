@@ -54,11 +54,13 @@ def public_names() -> list:
     """Fully qualified names of the public API: fastoptim.__all__ and lr_scheduler.__all__."""
     names = [f"fastoptim.{n}" for n in fastoptim.__all__]
     names += [f"fastoptim.lr_scheduler.{n}" for n in lr_scheduler.__all__]
-    try:
-        import fastoptim.torch as ft
-    except ImportError:  # torch is optional
-        return names
-    return names + [f"fastoptim.torch.{n}" for n in ft.__all__]
+    for module in ("torch", "distributed"):  # optional: they need torch and mpi4py
+        try:
+            mod = importlib.import_module(f"fastoptim.{module}")
+        except ImportError:
+            continue
+        names += [f"fastoptim.{module}.{n}" for n in mod.__all__]
+    return names
 
 
 def test_every_public_name_has_an_api_entry():
@@ -100,7 +102,11 @@ def test_docs_name_only_public_objects():
 def package_modules() -> list:
     mods = [fastoptim]
     for info in pkgutil.iter_modules(fastoptim.__path__):
-        mods.append(importlib.import_module(f"fastoptim.{info.name}"))
+        try:
+            mods.append(importlib.import_module(f"fastoptim.{info.name}"))
+        except ImportError:  # fastoptim.torch and .distributed without torch or mpi4py
+            if info.name not in ("torch", "distributed"):
+                raise
     return mods
 
 
@@ -144,3 +150,13 @@ def test_sphinx_doctest_build_passes(tmp_path):
     detail = report.read_text() if report.exists() else ""
     assert out.returncode == 0, out.stdout + out.stderr + detail
     assert "0 failures in tests" in detail
+
+
+def test_scaling_model_table_is_the_scripts_output():
+    """docs/distributed.md's table is what docs/examples/scaling_model.py prints."""
+    out = subprocess.run([sys.executable, str(DOCS / "examples" / "scaling_model.py")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    page = (DOCS / "distributed.md").read_text(encoding="utf-8")
+    rows = [line for line in out.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 9 and all(row in page for row in rows)

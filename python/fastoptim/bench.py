@@ -72,7 +72,7 @@ import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Union
 
 import ml_dtypes
 import numpy as np
@@ -744,6 +744,17 @@ def size_label(n: int) -> str:
     return f"2^{k}" if n == 1 << k else f"{n:,}"
 
 
+def write_results(out: Union[str, Path], stem: str, doc: dict, text: str) -> List[Path]:
+    """Writes a run's `doc` (JSON) and its rendered `text` (markdown) as out/stem.json and
+    out/stem.md; returns their paths."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.json", folder / f"{stem}.md"]
+    paths[0].write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    paths[1].write_text(text if text.endswith("\n") else text + "\n")
+    return paths
+
+
 def _table(header: List[str], rows: List[List[str]]) -> List[str]:
     """A Markdown table with padded columns (readable in a terminal too); first column left."""
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
@@ -1099,9 +1110,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(text)
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
-        (out / "results.md").write_text(text)
+        write_results(out, "results", doc, text)
         try:
             plot(doc, out / "results.png")
             log(f"wrote {out / 'results.json'}, {out / 'results.md'} and {out / 'results.png'}")

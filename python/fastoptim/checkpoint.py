@@ -88,15 +88,28 @@ def save(path: Union[str, os.PathLike[str]], optimizer: Union[Optimizer, Lookahe
     EMA's state and ``extra`` (JSON-able values and arrays) to ``path`` (an .npz file).
 
     The write is atomic: a crash leaves either the old file or the new one, never half of one.
+    With a :class:`fastoptim.distributed.DistributedOptimizer` it is a collective: every rank
+    calls it, and rank 0 writes the whole model's checkpoint.
     """
-    arrays: dict = {}
-    tree = {
+    if hasattr(optimizer, "_save"):  # DistributedOptimizer
+        return optimizer._save(path, scheduler, ema, extra)
+    _write(path, _tree(optimizer, scheduler, ema, extra))
+
+
+def _tree(optimizer, scheduler, ema, extra) -> dict:
+    """What a checkpoint holds, as a tree of values and arrays."""
+    return {
         "params": [np.array(p) for p in _params_of(optimizer)],
         "optimizer": optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "ema": None if ema is None else ema.state_dict(),
         "extra": extra,
     }
+
+
+def _write(path, tree: dict) -> None:
+    """Writes `tree` to the .npz file at `path`, atomically."""
+    arrays: dict = {}
     meta = {"format": FORMAT, "version": VERSION, "tree": _encode(tree, arrays)}
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=os.path.dirname(path) or ".")
@@ -137,9 +150,17 @@ def load(path: Union[str, os.PathLike[str]], optimizer: Union[Optimizer, Lookahe
 
     Everything is validated first (format, version, every shape and dtype, each object's own
     state checks); on any error the parameters, optimizer, scheduler and EMA are left exactly
-    as they were.
+    as they were. With a :class:`fastoptim.distributed.DistributedOptimizer` it is a
+    collective: rank 0 reads the file, and every rank restores it (any number of ranks can load
+    a checkpoint, whatever number wrote it).
     """
-    tree = _read(path)
+    if hasattr(optimizer, "_load"):  # DistributedOptimizer
+        return optimizer._load(path, scheduler, ema)
+    return _restore(path, _read(path), optimizer, scheduler, ema)
+
+
+def _restore(path, tree: dict, optimizer, scheduler, ema) -> Any:
+    """Restores a checkpoint's tree into live objects (see load)."""
     params = _params_of(optimizer)
     saved = tree.get("params")
     if not isinstance(saved, list) or len(saved) != len(params):

@@ -32,6 +32,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ import ml_dtypes
 import numpy as np
 
 import fastoptim as fo
-from fastoptim import _numpy_rules
+from fastoptim import _core, _numpy_rules
 from fastoptim.idx import load_mnist
 
 INSTALL_HINT = 'pip install "fastoptim[demo]"'
@@ -261,11 +262,17 @@ def train(optimizer, model: MLP, data: Data, orders: list, batch_size: int,
 
     record()
     train_s, step_s = 0.0, []
+    rank, ranks = getattr(optimizer, "rank", 0), getattr(optimizer, "size", 1)
     for order in orders:
         start = time.perf_counter()
         for i in range(0, len(order), batch_size):
             batch = order[i : i + batch_size]
-            model.compute_grads(data.x[batch], data.y[batch])
+            if ranks > 1:  # data-parallel: this rank's rows, weighted so that the average
+                mine = batch[rank::ranks]  # over the ranks is the whole batch's mean
+                model.compute_grads(data.x[mine], data.y[mine])
+                _core.scale(model.grads, len(mine) * ranks / len(batch))
+            else:
+                model.compute_grads(data.x[batch], data.y[batch])
             t = time.perf_counter()
             optimizer.step(*model.step_args)
             step_s.append(time.perf_counter() - t)
@@ -594,6 +601,14 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--seed", type=int, default=0,
                     help="seed of the split, the initial weights, the batch order and the "
                          "stochastic rounding of bfloat16 state")
+    ap.add_argument("--distributed", action="store_true",
+                    help="data-parallel over MPI (launch with mpiexec -n N python -m mpi4py -m "
+                         "fastoptim.demo --distributed): each rank computes the gradients of its "
+                         "share of every batch, fastoptim.distributed averages them; rank 0 "
+                         "reports (needs mpi4py: pip install \".[mpi]\")")
+    ap.add_argument("--shard-state", action="store_true",
+                    help="with --distributed: each rank keeps the optimizer state of its slice "
+                         "of the parameters only (ZeRO-1)")
     ap.add_argument("--compare-numpy", action="store_true",
                     help="also train with pure-NumPy rules: step speedup, loss curve agreement")
     ap.add_argument("--out", default="fastoptim-demo", type=Path,
@@ -614,6 +629,16 @@ def parse_args(argv) -> tuple:
     if args.compare_numpy and (args.state_dtype != "float32" or args.param_dtype != "float32"):
         ap.error("--compare-numpy compares float32 state with the float32 NumPy rules: "
                  "drop it or use --state-dtype float32 --param-dtype float32")
+    if args.shard_state and not args.distributed:
+        ap.error("--shard-state shards the state over the ranks of --distributed")
+    if args.distributed and (args.compare_numpy or args.param_dtype != "float32"):
+        ap.error("--distributed steps float32 parameters with fastoptim's rules: drop "
+                 "--compare-numpy and --param-dtype")
+    if args.distributed and "lookahead" in names:
+        if args.optimizers != ",".join(RULES):
+            ap.error("--distributed: lookahead is not an element-wise rule that "
+                     "fastoptim.distributed can wrap")
+        names.remove("lookahead")
     if args.param_dtype != "float32" and "lookahead" in names:
         if args.optimizers != ",".join(RULES):
             ap.error("--param-dtype: lookahead keeps float32 slow weights and needs float32 "
@@ -650,8 +675,13 @@ def run_study(names: list, lrs: dict, data: Data, weights: list, args, bars: boo
     for name in names:
         rule, lr = RULES[name], lrs[name]
         model = MLP(weights, dtype)
-        run = train(rule.build(fo, model.store, lr, **state), model, data, orders,
-                    args.batch_size, Progress(f"{name:<{width}}", args.epochs, bars))
+        optimizer = rule.build(fo, model.store, lr, **state)
+        if args.distributed:
+            from fastoptim.distributed import DistributedOptimizer
+
+            optimizer = DistributedOptimizer(optimizer, shard_state=args.shard_state)
+        run = train(optimizer, model, data, orders, args.batch_size,
+                    Progress(f"{name:<{width}}", args.epochs, bars))
         result = summarize(name, lr, run, args.target)
         if args.compare_numpy:
             model = MLP(weights)
@@ -675,6 +705,12 @@ def print_numpy_summary(results: list) -> None:
 def main(argv=None) -> dict:
     """Runs the study, prints the table and writes the results; returns results.json's content."""
     args, names, lrs = parse_args(argv)
+    if args.distributed:
+        from mpi4py import MPI
+
+        if MPI.COMM_WORLD.Get_rank() != 0:  # every rank trains; rank 0 reports
+            args.out = None
+            sys.stdout = open(os.devnull, "w")
     have = {m: installed(m) for m in ("tqdm", "rich", "matplotlib")}
     if args.threads:
         fo.set_num_threads(args.threads)
@@ -687,11 +723,15 @@ def main(argv=None) -> dict:
         "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
         "target": args.target, "state_dtype": args.state_dtype,
         "param_dtype": args.param_dtype,
+        "ranks": MPI.COMM_WORLD.Get_size() if args.distributed else 1,
+        "shard_state": args.shard_state,
     }
     setup = (f"{data.label}: {len(data.y)} train / {len(data.y_val)} validation rows, "
              f"MLP {config['mlp']}, batch {args.batch_size}, {args.epochs} epoch"
              + ("s" if args.epochs > 1 else "") + STATE_TEXT[args.state_dtype]
-             + PARAM_DTYPES[args.param_dtype][2])
+             + PARAM_DTYPES[args.param_dtype][2]
+             + (f", data-parallel over {config['ranks']} MPI ranks"
+                + (" (state sharded)" if args.shard_state else "") if args.distributed else ""))
     threads = f"{config['threads']} thread" + ("s" if config["threads"] > 1 else "")
     title = f"fastoptim {config['fastoptim']} ({config['cpu_target']}, {threads}) on {setup}"
     print(title, flush=True)
@@ -709,6 +749,8 @@ def main(argv=None) -> dict:
         print_numpy_summary(results)
 
     report = {"config": config, "results": results}
+    if args.out is None:  # a rank other than 0
+        return report
     args.out.mkdir(parents=True, exist_ok=True)
     written = [args.out / "results.md", args.out / "results.json"]
     written[0].write_text(f"{title}\n\n{markdown(headers, rows)}")
