@@ -96,11 +96,12 @@ def save(path: Union[str, os.PathLike[str]], optimizer: Union[Optimizer, Lookahe
     _write(path, _tree(optimizer, scheduler, ema, extra))
 
 
-def _tree(optimizer, scheduler, ema, extra) -> dict:
-    """What a checkpoint holds, as a tree of values and arrays."""
+def _tree(optimizer, scheduler, ema, extra, state: dict | None = None) -> dict:
+    """What a checkpoint holds, as a tree of values and arrays (`state`: the optimizer's state
+    dict, if the caller has it already)."""
     return {
         "params": [np.array(p) for p in _params_of(optimizer)],
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizer.state_dict() if state is None else state,
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "ema": None if ema is None else ema.state_dict(),
         "extra": extra,

@@ -72,6 +72,8 @@ class DistributedOptimizer:
 
     ``optimizer``: an element-wise fastoptim optimizer with float32 parameters, the same on
     every rank (build it from a FlatParams store to avoid the gradient copy of the list API).
+    Building a DistributedOptimizer is a collective: every rank of ``comm`` builds one, and they
+    check that they wrap the same class and shapes.
     ``comm``: the communicator (``MPI.COMM_WORLD`` by default; it is duplicated, so its
     messages never mix with the caller's). ``shard_state``: ZeRO-1, each rank keeping the
     state of its slice only. ``bucket_bytes``: the size of the Allreduce messages of the list
@@ -360,7 +362,13 @@ class DistributedOptimizer:
         collective with shard_state: the slices are gathered on every rank)."""
         if not self.shard_state:
             return self.optimizer.state_dict()
+        return self._gathered_state(root=None)
+
+    def _gathered_state(self, root: int | None) -> dict | None:
+        """The whole model's state from the ranks' slices: on every rank (root None), or on
+        rank `root` alone (None elsewhere: the others never hold more than their slice)."""
         shard, n = self._shard, len(self._params)
+        everyone, here = root is None, root is None or root == self.rank
         mine = shard.state_dict()
         counts = np.diff(self._bounds)
         start = self._bounds[self.rank]
@@ -375,7 +383,11 @@ class DistributedOptimizer:
                 per[0, i] = e["step"]
                 for s, name in enumerate(scalars):
                     per[1 + s, i] = e[name]
-        self.comm.Allreduce(MPI.IN_PLACE, per, op=MPI.SUM)
+        if everyone:
+            self.comm.Allreduce(MPI.IN_PLACE, per, op=MPI.SUM)
+        else:
+            self.comm.Reduce(MPI.IN_PLACE if here else per, per if here else None,
+                             op=MPI.SUM, root=root)
         full_state: dict = {}
         for name in shard._native.slots:
             if not any(name in shard._native.needed_slots(g) for g in shard.param_groups):
@@ -387,14 +399,22 @@ class DistributedOptimizer:
                     v = e[name]
                     local[a - start:b - start] = (v.numpy() if isinstance(v, Int8State)
                                                   else np.asarray(v, np.float32)).reshape(-1)
-            flat = aligned_zeros(int(self._offsets[-1]))
-            self.comm.Allgatherv(local, [flat, counts, self._bounds[:-1], MPI.FLOAT])
+            flat = aligned_zeros(int(self._offsets[-1])) if here else None
+            spec = [flat, counts, self._bounds[:-1], MPI.FLOAT] if here else None
+            if everyone:
+                self.comm.Allgatherv(local, spec)
+            else:
+                self.comm.Gatherv(local, spec, root=root)
+            if not here:
+                continue
             for i, p in enumerate(self._params):
-                needed = shard._native.needed_slots(self.optimizer.param_groups[
-                    self.optimizer._group_of[i]])
-                if per[0, i] > 0 and name in needed:
+                group = self.optimizer.param_groups[self.optimizer._group_of[i]]
+                if per[0, i] > 0 and name in shard._native.needed_slots(group):
                     o = int(self._offsets[i])
-                    full_state.setdefault(i, {})[name] = flat[o:o + p.size].reshape(p.shape).copy()
+                    entry = full_state.setdefault(i, {})
+                    entry[name] = flat[o:o + p.size].reshape(p.shape).copy()
+        if not here:
+            return None
         for i in range(n):
             if per[0, i] > 0:
                 e = full_state.setdefault(i, {})
@@ -450,7 +470,9 @@ class DistributedOptimizer:
 
     def _save(self, path, scheduler, ema, extra) -> None:
         self._all_arrive("fastoptim.save")
-        tree = checkpoint._tree(self, scheduler, ema, extra)  # collective with shard_state
+        state = (self._gathered_state(root=0) if self.shard_state
+                 else self.optimizer.state_dict())  # with shard_state: on rank 0 alone
+        tree = checkpoint._tree(self, scheduler, ema, extra, state) if self.rank == 0 else None
         self._each(lambda: checkpoint._write(path, tree))
 
     def _load(self, path, scheduler, ema) -> Any:
