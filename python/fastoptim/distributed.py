@@ -80,6 +80,10 @@ class DistributedOptimizer:
     API. ``timeout``: how long a collective of the checkpoint functions waits for every rank
     before it raises, rather than hang, when one rank alone calls it.
 
+    A step averages the gradients in their buffer (the store's ``grad``): with ``shard_state``,
+    the buffer then holds the collective's scratch, so write (or zero) every gradient before the
+    next step, as a backward pass does.
+
     The wrapped optimizer keeps its ``param_groups`` (schedulers drive it as usual),
     ``max_grad_norm`` (the norm is over every rank's averaged gradients) and ``nonfinite``
     ("skip" skips on every rank when any sees NaN or Inf). With ``shard_state`` its own state
@@ -152,10 +156,12 @@ class DistributedOptimizer:
 
     def _make_shard(self) -> None:
         """The optimizer of this rank's slice: the wrapped one's class and options over 1-D
-        views of the flat parameters, with a gradient buffer of the slice."""
+        views of the flat parameters."""
         opt = self.optimizer
         start, end = self._bounds[self.rank], self._bounds[self.rank + 1]
-        self._shard_g = aligned_zeros(end - start)
+        # Reduce_scatter in place leaves this rank's summed slice at the start of the flat
+        # gradients: the slice's gradients are views of that prefix (no buffer of their own).
+        self._shard_g = self._flat_g[:end - start]
         self._pieces_ = self._pieces()
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": []}
                   for g in opt.param_groups]
@@ -263,7 +269,7 @@ class DistributedOptimizer:
         opt, shard = self.optimizer, self._shard
         counts = np.diff(self._bounds)
         t0 = time.perf_counter()
-        self.comm.Reduce_scatter(self._flat_g, self._shard_g, counts, op=MPI.SUM)
+        self.comm.Reduce_scatter(MPI.IN_PLACE, self._flat_g, counts, op=MPI.SUM)
         self.comm_seconds += time.perf_counter() - t0
         self.bytes_sent += self._flat_g.nbytes * (self.size - 1) // self.size
         if self.size > 1:
