@@ -201,6 +201,20 @@ class Reached:
         return self.largest.get((i, name))
 
 
+def adam_pair(state_dtype, size, steps=3, seed=5):
+    """(Adam with `state_dtype` state, Adam with float32 state, the initial parameters), both
+    stepped with the same `steps` random gradients from the same parameters of `size`."""
+    rng = np.random.default_rng(seed)
+    p = rng.standard_normal(size).astype(np.float32)
+    low = fo.Adam([p.copy()], lr=0.01, state_dtype=state_dtype)
+    f32 = fo.Adam([p.copy()], lr=0.01)
+    for _ in range(steps):
+        g = [rng.standard_normal(size).astype(np.float32)]
+        low.step(g)
+        f32.step(g)
+    return low, f32, p
+
+
 def grad_stream(rng, shapes, steps):
     """Non-zero float32 gradients of varied scale (1e-3 to 1e3), a list per step."""
     for _ in range(steps):

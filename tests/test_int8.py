@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastoptim as fo
-from conftest import grad_stream
+from conftest import adam_pair, grad_stream
 import reference as ref
 
 # Tensors smaller than a block, one not a whole number of blocks, and one that threads split.
@@ -107,14 +107,7 @@ def test_one_step_is_the_float32_step_on_the_dequantized_state():
 
 
 def test_state_dicts_round_trip_and_convert_between_formats(tmp_path):
-    rng = np.random.default_rng(5)
-    p = rng.standard_normal(700).astype(np.float32)
-    grads = [[rng.standard_normal(700).astype(np.float32)] for _ in range(3)]
-    q8 = fo.Adam([p.copy()], lr=0.01, state_dtype="int8")
-    f32 = fo.Adam([p.copy()], lr=0.01)
-    for g in grads:
-        q8.step(g)
-        f32.step(g)
+    q8, f32, p = adam_pair("int8", 700)
     sd = q8.state_dict()
     assert sd["state"][0]["exp_avg"] == q8.state[0]["exp_avg"]  # a copy, equal
     assert sd["state"][0]["exp_avg"].codes is not q8.state[0]["exp_avg"].codes

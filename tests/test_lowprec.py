@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastoptim as fo
-from conftest import CORE_CONFIGS, RULES, config_id, grad_stream
+from conftest import CORE_CONFIGS, RULES, adam_pair, config_id, grad_stream
 import reference as ref
 
 # Tensors that start mid-vector and a large one that two or three threads split.
@@ -170,14 +170,7 @@ def test_nan_state_keeps_its_bits_through_a_state_dict():
 
 
 def test_state_dicts_round_trip_and_convert_between_formats(tmp_path):
-    rng = np.random.default_rng(5)
-    p = rng.standard_normal(100).astype(np.float32)
-    grads = [[rng.standard_normal(100).astype(np.float32)] for _ in range(3)]
-    bf = fo.Adam([p.copy()], lr=0.01, state_dtype="bfloat16")
-    f32 = fo.Adam([p.copy()], lr=0.01)
-    for g in grads:
-        bf.step(g)
-        f32.step(g)
+    bf, f32, p = adam_pair("bfloat16", 100)
     # Packed state round-trips exactly, through a state dict and through a checkpoint.
     again = fo.Adam([p.copy()], lr=0.01, state_dtype="bfloat16")
     again.load_state_dict(bf.state_dict())

@@ -32,7 +32,7 @@ except ImportError as e:  # pragma: no cover - exercised where mpi4py is missing
 
 from . import _core, checkpoint
 from .flat import FlatParams, aligned_zeros, owning_store
-from .optimizer import Optimizer, _check_arrays
+from .optimizer import Optimizer, _check_arrays, copy_options
 from .quantized import Int8State
 
 __all__ = ["DistributedOptimizer", "broadcast_parameters", "shard_bounds"]
@@ -306,10 +306,8 @@ class DistributedOptimizer:
                 p.reshape(-1)[...] = self._flat_p[o:o + p.size]
 
     def _sync_groups(self) -> None:
-        keys = [k for k in self.optimizer.defaults]
-        for mine, theirs in zip(self._shard.param_groups, self.optimizer.param_groups):
-            for k in keys:
-                mine[k] = theirs[k]
+        copy_options(self.optimizer.param_groups, self._shard.param_groups,
+                     self.optimizer.defaults)
 
     def zero_grad(self) -> None:
         """Zeroes the gradients (the store's, or the wrapped optimizer's zero_grad())."""

@@ -683,6 +683,17 @@ def _master_array(value, param, key, name, param_format: int) -> np.ndarray:
     return arr
 
 
+def copy_options(source: Sequence[Mapping[str, Any]], target: Sequence[dict],
+                 keys: Iterable[str]) -> None:
+    """Each group of `target` takes the values of `keys` from the group of `source` at its
+    index: the options a wrapper's groups hold (where schedulers write) copied into the groups
+    of the optimizer that steps (fastoptim.torch, fastoptim.distributed)."""
+    keys = list(keys)
+    for src, dst in zip(source, target):
+        for k in keys:
+            dst[k] = src[k]
+
+
 def _unit_interval(name: str, value: Any) -> Any:
     """A real number in [0, 1] (EMA's decay, Lookahead's alpha), else TypeError/ValueError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):

@@ -48,7 +48,7 @@ import torch
 from . import flat as _flat
 from . import lbfgs as _lbfgs
 from . import lookahead as _lookahead
-from . import optimizer as _optimizer
+from .optimizer import copy_options
 from .adadelta import Adadelta as _Adadelta
 from .adagrad import Adagrad as _Adagrad
 from .adam import Adam as _Adam
@@ -81,6 +81,24 @@ def _array(t: torch.Tensor) -> np.ndarray:
     if t.dtype is torch.bfloat16:
         return t.view(torch.int16).numpy().view(_BF16)
     return t.numpy()
+
+
+def _grad_array(g: torch.Tensor, what: Callable[[], str]) -> np.ndarray:
+    """_array of a gradient; if it cannot be one (not CPU, sparse, requiring grad, ...), the
+    checked version's error naming it (`what()`: built on the error path only)."""
+    try:
+        return _array(g)
+    except (RuntimeError, TypeError):
+        return _checked_array(g, what())
+
+
+def _closure_loss(closure: Callable[[], Any] | None) -> Any:
+    """The loss of `closure` run with grad enabled, as torch.optim's step(closure); None
+    without one."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def _checked_array(t: Any, what: str) -> np.ndarray:
@@ -147,14 +165,15 @@ class _State(Mapping):
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         return (self._opt._tparams[i] for i in range(len(self._opt._tparams))
-                if self._opt._torch_entry(i))
+                if self._opt._inner._entry(i) is not None)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def __contains__(self, p: object) -> bool:
         i = self._opt._index.get(id(p))
-        return i is not None and self._opt._tparams[i] is p and bool(self._opt._torch_entry(i))
+        return (i is not None and self._opt._tparams[i] is p
+                and self._opt._inner._entry(i) is not None)
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -191,6 +210,7 @@ class Optimizer(torch.optim.Optimizer):
         self._inner = self._rule(groups, **{k: v for k, v in defaults.items() if k in rule_args},
                                  **options)
         self._accumulate = False
+        self._one_grad: list[Any] = [None] * len(self._tparams)  # the hooks' step argument
         self._hooks = [p.register_post_accumulate_grad_hook(self._hook(i))
                        for i, p in enumerate(self._tparams)] if in_backward else []
 
@@ -237,12 +257,9 @@ class Optimizer(torch.optim.Optimizer):
             i -= len(group["params"])
         return f"parameter {i}"
 
-    def _grad_array(self, g: torch.Tensor, i: int) -> np.ndarray:
+    def _grad_of(self, g: torch.Tensor, i: int) -> np.ndarray:
         """The array of parameter i's gradient g (an error naming the parameter if unfit)."""
-        try:
-            return _array(g)
-        except (RuntimeError, TypeError):  # not CPU, sparse, requires grad, ...
-            return _checked_array(g, f"the gradient of {self._label_of(i)}")
+        return _grad_array(g, lambda: f"the gradient of {self._label_of(i)}")
 
     # ---- contiguous mode ----------------------------------------------------------------
     def _make_contiguous(self) -> None:
@@ -272,19 +289,12 @@ class Optimizer(torch.optim.Optimizer):
             start += len(group)
 
     # ---- stepping -----------------------------------------------------------------------
-    def _sync(self) -> None:
-        """Copies the options of each torch param group (schedulers write there) into the
-        fastoptim group the kernel reads."""
-        for tg, ig in zip(self.param_groups, self._inner.param_groups):
-            for k in self._inner_keys:
-                ig[k] = tg[k]
-
     def _grads(self) -> list[np.ndarray | None] | None:
         """What the native step takes: one array (or None) per parameter, in group order, or
         None when every gradient is its view in the contiguous store."""
         if self._contiguous:
             return self._store_grads()
-        return [None if p.grad is None else self._grad_array(p.grad, i)
+        return [None if p.grad is None else self._grad_of(p.grad, i)
                 for i, p in enumerate(self._tparams)]
 
     def _store_grads(self) -> list[np.ndarray | None] | None:
@@ -296,12 +306,13 @@ class Optimizer(torch.optim.Optimizer):
                 if unset is not None and view._version == unset[i]:
                     out[i], whole = None, False  # zeroed with set_to_none, not written since
             else:  # None, or replaced: stepped as it is
-                out[i], whole = (None if g is None else self._grad_array(g, i)), False
+                out[i], whole = (None if g is None else self._grad_of(g, i)), False
         return None if whole else out
 
     def _run(self, step: Callable[[Any], None], grads: Any) -> None:
-        """Runs a native step, naming the parameter in its errors (nothing changed then)."""
-        self._sync()
+        """Runs a native step with the torch groups' options (schedulers write there), naming
+        the parameter in its errors (nothing changed then)."""
+        copy_options(self.param_groups, self._inner.param_groups, self._inner_keys)
         try:
             step(grads)
         except (TypeError, ValueError, FloatingPointError) as e:
@@ -313,10 +324,7 @@ class Optimizer(torch.optim.Optimizer):
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Updates every parameter that has a gradient, in one native call; returns the
         closure's loss (the closure runs first, with grad enabled, as in torch.optim)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         grads = self._grads()
         if self._in_backward and grads is not None and all(g is None for g in grads):
             return loss  # the hooks stepped everything
@@ -345,9 +353,12 @@ class Optimizer(torch.optim.Optimizer):
             self = ref()
             if self is None or self._accumulate or p.grad is None:
                 return
-            grads: list[Any] = [None] * len(self._tparams)
-            grads[i] = self._grad_array(p.grad, i)
-            self._run(self._inner.step, grads)
+            grads = self._one_grad  # None but for this parameter's gradient
+            grads[i] = self._grad_of(p.grad, i)
+            try:
+                self._run(self._inner.step, grads)
+            finally:
+                grads[i] = None
             p.grad = None
         return hook
 
@@ -620,10 +631,7 @@ class Lookahead(torch.optim.Optimizer):
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One step of the inner optimizer; every k-th, the slow/fast synchronisation."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         self.optimizer._run(self._lookahead.step, self.optimizer._grads())
         return loss
 
@@ -697,16 +705,14 @@ class LBFGS(torch.optim.Optimizer):
         first: list[Any] = []
 
         def evaluate() -> tuple[float, list[Any]]:
-            with torch.enable_grad():
-                loss = closure()
+            loss = _closure_loss(closure)
             first.append(loss)
             value = float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
-            return value, [None if p.grad is None else _checked_array(
-                p.grad, f"the gradient of parameter {i}") for i, p in enumerate(self._tparams)]
+            return value, [None if p.grad is None else _grad_array(
+                p.grad, lambda i=i: f"the gradient of parameter {i}")
+                for i, p in enumerate(self._tparams)]
 
-        group, inner = self.param_groups[0], self._inner.param_groups[0]
-        for k in self.defaults:
-            inner[k] = group[k]
+        copy_options(self.param_groups, self._inner.param_groups, self.defaults)
         self._inner.step(evaluate)
         return first[0]
 
